@@ -1,0 +1,131 @@
+"""Activation functions, each with its derivative beside it.
+
+Every activation maps ``z`` of shape ``(batch, n)`` to ``a`` of the same shape. ``prime(z, a)`` is σ′(z); it is given
+both z and the cached a = σ(z) and uses whichever is exact and cheaper (for sigmoid and tanh, a: σ′ = a(1 − a) and
+1 − a²; these lose *relative* accuracy once |z| > 36, where σ′ < 1e-15, but keep an absolute error below eps).
+``vjp(z, a, g)`` is the vector–Jacobian product gᵀ ∂a/∂z, which is g ⊙ σ′(z) for element-wise activations and the
+full Jacobian product for softmax.
+
+Callers run these inside ``np.errstate(over="ignore", under="ignore")``: exp overflowing to inf or underflowing to 0
+gives the right limit here (σ(−800) = 0); invalid operations and divisions by zero still raise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Activation:
+    """An element-wise activation σ with σ′ beside it; subclasses define ``fn`` and ``prime``."""
+
+    name = ""
+    elementwise = True
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """gᵀ ∂a/∂z for each example: g ⊙ σ′(z) (BP1's form)."""
+        return g * self.prime(z, a)
+
+    def __repr__(self) -> str:
+        return f"<activation {self.name!r}>"
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return a * (1.0 - a)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        return np.tanh(z)
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return 1.0 - a * a
+
+
+class ReLU(Activation):
+    """max(z, 0); σ′(0) is taken as 0 (any value in [0, 1] is a subgradient)."""
+
+    name = "relu"
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z, 0.0)
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return (z > 0).astype(z.dtype)
+
+
+class LeakyReLU(Activation):
+    """z for z > 0, ``slope``·z otherwise; σ′(0) is taken as ``slope``."""
+
+    name = "leaky_relu"
+    slope = 0.01
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        return np.where(z > 0, z, self.slope * z)
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.where(z > 0, 1.0, self.slope).astype(z.dtype)
+
+
+class Softplus(Activation):
+    """ln(1 + eᶻ), written as max(z, 0) + ln(1 + e^−|z|) so that it never overflows."""
+
+    name = "softplus"
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        return z
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.ones_like(z)
+
+    def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return g
+
+
+class Softmax(Activation):
+    """aⱼ = e^zⱼ / Σₖ e^zₖ per example, shifted by the row maximum so that e^z never overflows.
+
+    Not element-wise: ∂aⱼ/∂zₖ = aⱼ(δⱼₖ − aₖ), so the vector–Jacobian product is a ⊙ (g − ⟨g, a⟩), not g ⊙ a(1 − a).
+    Output layer only.
+    """
+
+    name = "softmax"
+    elementwise = False
+
+    def fn(self, z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        raise TypeError("softmax has no element-wise derivative; use vjp(z, a, g)")
+
+    def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return a * (g - np.sum(g * a, axis=1, keepdims=True))
+
+
+HIDDEN: dict[str, Activation] = {act.name: act for act in
+                                 (Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softplus(), Identity())}
+OUTPUTS: dict[str, Activation] = {act.name: act for act in (HIDDEN["sigmoid"], Softmax(), HIDDEN["identity"])}

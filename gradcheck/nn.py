@@ -1,0 +1,307 @@
+"""The reference network: fully connected layers, vectorised over a mini-batch, backprop as BP1–BP4.
+
+Shape convention (the only place it is written down):
+
+- rows are examples: ``X.shape == (batch, n_in)``, ``Y.shape == (batch, n_out)``;
+- layer l (0-based over the weighted layers) has ``weights[l].shape == (n_l, n_{l-1})`` and
+  ``biases[l].shape == (n_l,)``, so ``z = a_prev @ W.T + b`` is Nielsen's zˡ = Wˡaˡ⁻¹ + bˡ for every row at once;
+- the loss is the **mean** over the batch of the per-example cost C_x, plus (λ/2n)·Σ‖W‖² with n the batch size;
+- ``deltas[l]`` is δˡ = ∂C_x/∂zˡ **per example**, shape ``(batch, n_l)``; the gradients of the mean are
+  ``grad_b[l] = mean(deltas[l])`` and ``grad_w[l] = deltas[l].T @ activations[l] / batch``.
+
+Python indices are 0-based where the book's layers are 1-based: ``weights[0]`` is the book's W², ``deltas[-1]`` is δᴸ
+and ``activations[0]`` is the input x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradcheck.activations import HIDDEN, OUTPUTS, Activation
+from gradcheck.costs import COSTS, Cost
+from gradcheck.errors import InvalidArgument, InvalidType
+
+_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+@dataclass(frozen=True, eq=False)
+class Backprop:
+    """Everything one backward pass computes. Lists run over the weighted layers (``activations`` has one more)."""
+
+    zs: list[np.ndarray]           # zˡ, (batch, n_l)
+    activations: list[np.ndarray]  # aˡ, (batch, n_l); activations[0] is X
+    deltas: list[np.ndarray]       # δˡ = ∂C_x/∂zˡ per example, (batch, n_l)
+    grad_w: list[np.ndarray]       # ∂C/∂Wˡ, (n_l, n_{l-1})  (BP4, plus the L2 term)
+    grad_b: list[np.ndarray]       # ∂C/∂bˡ, (n_l,)           (BP3)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(d.shape) for d in self.deltas)
+        return f"Backprop(deltas of shapes {shapes})"
+
+
+class Network:
+    """A fully connected network with Nielsen's network2 initialisation.
+
+    >>> net = Network([3, 4, 2], activation="tanh", output="softmax", cost="log_likelihood",
+    ...               rng=np.random.default_rng(0))
+    >>> X = np.ones((5, 3)); Y = np.eye(2)[[0, 1, 0, 1, 1]]          # X (5, 3), Y (5, 2) one-hot
+    >>> bp = net.backprop(X, Y)
+    >>> [g.shape for g in bp.grad_w], bp.deltas[-1].shape
+    ([(4, 3), (2, 4)], (5, 2))
+
+    ``weights`` and ``biases`` are lists the user may replace (element by element or whole); W ~ N(0, 1/n_in) and
+    b ~ N(0, 1) are drawn from ``rng`` when they are not given. A float32 network casts X and Y to float32 and
+    computes in float32 throughout.
+    """
+
+    def __init__(self, sizes: Sequence[int], *, activation: str = "sigmoid", output: str = "sigmoid",
+                 cost: str = "cross_entropy", l2: float = 0.0, dtype: Any = np.float64,
+                 rng: np.random.Generator | None = None, weights: Sequence[np.ndarray] | None = None,
+                 biases: Sequence[np.ndarray] | None = None) -> None:
+        self.sizes = _check_sizes(sizes)
+        self.activation, self.output, self.cost = _check_names(activation, output, cost)
+        self.l2 = _check_l2(l2)
+        self.dtype = _check_dtype(dtype)
+        if weights is None or biases is None:
+            if weights is not None or biases is not None:
+                raise InvalidArgument("pass both weights= and biases=, or neither (then rng= draws them)")
+            if not isinstance(rng, np.random.Generator):
+                raise InvalidType(f"rng must be a numpy Generator to draw the initial weights, got "
+                                  f"{type(rng).__name__}; pass rng=np.random.default_rng(seed), or give weights= "
+                                  "and biases=")
+            weights = [rng.standard_normal((n, m)) / np.sqrt(m) for m, n in zip(self.sizes[:-1], self.sizes[1:])]
+            biases = [rng.standard_normal(n) for n in self.sizes[1:]]
+        elif rng is not None:
+            raise InvalidArgument("rng= is only used to draw initial weights; drop it when weights= and biases= "
+                                  "are given")
+        self.weights = [np.asarray(w, dtype=self.dtype) for w in weights]
+        self.biases = [np.asarray(b, dtype=self.dtype) for b in biases]
+        self._check_params(finite=True)
+
+    # -- names as objects ----------------------------------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        """The number of weighted layers, L (the book counts the input layer too)."""
+        return len(self.sizes) - 1
+
+    @property
+    def _act(self) -> Activation:
+        return HIDDEN[self.activation]
+
+    @property
+    def _out(self) -> Activation:
+        return OUTPUTS[self.output]
+
+    @property
+    def _cost(self) -> Cost:
+        return COSTS[self.cost]
+
+    def __repr__(self) -> str:
+        extra = "" if self.l2 == 0 else f", l2={self.l2!r}"
+        extra += "" if self.dtype == np.float64 else f", dtype='{self.dtype}'"
+        return (f"Network({self.sizes}, activation={self.activation!r}, output={self.output!r}, "
+                f"cost={self.cost!r}{extra})")
+
+    # -- parameters ----------------------------------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, list[np.ndarray]]:
+        """``{'weights': [...], 'biases': [...]}``: copies, as a pytree for :func:`gradcheck.check_gradient`."""
+        return {"weights": [w.copy() for w in self.weights], "biases": [b.copy() for b in self.biases]}
+
+    def replace(self, *, weights: Sequence[np.ndarray] | None = None,
+                biases: Sequence[np.ndarray] | None = None) -> Network:
+        """A network of the same architecture with some parameters replaced (the rest shared, not copied)."""
+        return Network(self.sizes, activation=self.activation, output=self.output, cost=self.cost, l2=self.l2,
+                       dtype=self.dtype, weights=self.weights if weights is None else weights,
+                       biases=self.biases if biases is None else biases)
+
+    def as_functions(self, X: np.ndarray, Y: np.ndarray) -> tuple[Callable[[Any], float], Callable[[Any], Any]]:
+        """``(loss, grad)`` as functions of a ``params``-shaped pytree, ready for ``check_gradient(loss, grad,
+        net.params)``; X and Y are fixed."""
+        X, Y = self._check_data(X, Y)
+
+        def loss(params: dict[str, list[np.ndarray]]) -> float:
+            return self.replace(**params).loss(X, Y)
+
+        def grad(params: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+            bp = self.replace(**params).backprop(X, Y)
+            return {"weights": bp.grad_w, "biases": bp.grad_b}
+
+        return loss, grad
+
+    # -- forward, loss, backward ---------------------------------------------------------------------------------
+    def feedforward(self, X: np.ndarray) -> np.ndarray:
+        """The output activations aᴸ, shape ``(batch, n_out)``, for inputs X of shape ``(batch, n_in)``."""
+        X = self._check_x(X)
+        with np.errstate(over="ignore", under="ignore"):
+            return self._forward(X)[1][-1]
+
+    def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """Mean over the batch of C_x, plus (λ/2n)·Σ‖W‖²."""
+        X, Y = self._check_data(X, Y)
+        with np.errstate(over="ignore", under="ignore"):
+            zs, activations = self._forward(X)
+            cost = float(np.mean(self._cost.fn(zs[-1], activations[-1], Y)))
+        if self.l2:
+            cost += 0.5 * self.l2 / len(X) * sum(float(np.vdot(w, w)) for w in self.weights)
+        return cost
+
+    def backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
+        """One forward and one backward pass over the batch; see :class:`Backprop` for what it returns."""
+        X, Y = self._check_data(X, Y)
+        with np.errstate(over="ignore", under="ignore"):
+            return self._backprop(X, Y)
+
+    def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        act, out, last = self._act, self._out, self.num_layers - 1
+        zs, activations = [], [X]
+        a = X
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = a @ w.T + b                                    # zˡ = Wˡ aˡ⁻¹ + bˡ
+            a = (out if l == last else act).fn(z)               # aˡ = σ(zˡ)
+            zs.append(z)
+            activations.append(a)
+        return zs, activations
+
+    def _backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
+        zs, activations = self._forward(X)
+        n, L, act = len(X), self.num_layers, self._act
+        deltas: list[np.ndarray] = [np.empty(0)] * L
+        grad_w: list[np.ndarray] = [np.empty(0)] * L
+        grad_b: list[np.ndarray] = [np.empty(0)] * L
+        delta = self._cost.delta(self._out, zs[-1], activations[-1], Y)   # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
+        for l in range(L - 1, -1, -1):
+            deltas[l] = delta
+            grad_b[l] = delta.sum(axis=0) / n                              # BP3: ∂C/∂bˡ = mean δˡ
+            grad_w[l] = delta.T @ activations[l] / n                       # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
+            if self.l2:
+                grad_w[l] += (self.l2 / n) * self.weights[l]
+            if l:
+                delta = (delta @ self.weights[l]) * act.prime(zs[l - 1], activations[l])  # BP2
+        return Backprop(zs=zs, activations=activations, deltas=deltas, grad_w=grad_w, grad_b=grad_b)
+
+    # -- validation ----------------------------------------------------------------------------------------------
+    def _check_params(self, finite: bool = False) -> None:
+        if len(self.weights) != self.num_layers or len(self.biases) != self.num_layers:
+            raise InvalidArgument(f"sizes {self.sizes} need {self.num_layers} weight matrices and bias vectors, got "
+                                  f"{len(self.weights)} weights and {len(self.biases)} biases")
+        for l, (w, b, m, n) in enumerate(zip(self.weights, self.biases, self.sizes[:-1], self.sizes[1:])):
+            if w.shape != (n, m):
+                raise InvalidArgument(f"weights[{l}] has shape {w.shape}; layer {l} maps {m} inputs to {n} units, "
+                                      f"so it needs shape ({n}, {m}) (n_out, n_in)")
+            if b.shape != (n,):
+                raise InvalidArgument(f"biases[{l}] has shape {b.shape}; layer {l} has {n} units, so it needs "
+                                      f"shape ({n},)")
+            for name, p in ((f"weights[{l}]", w), (f"biases[{l}]", b)):
+                if finite and not np.isfinite(p).all():
+                    raise InvalidArgument(f"{name} contains nan or inf at {_first_bad(p)}; parameters must be "
+                                          "finite")
+
+    def _check_x(self, X: Any) -> np.ndarray:
+        self._check_params()
+        X = _as_matrix(X, "X", self.dtype)
+        if X.shape[1] != self.sizes[0]:
+            raise InvalidArgument(f"X has shape {X.shape} but the network takes {self.sizes[0]} inputs; pass X of "
+                                  f"shape (batch, {self.sizes[0]}), one example per row")
+        return X
+
+    def _check_data(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X = self._check_x(X)
+        Y = _as_matrix(Y, "Y", self.dtype)
+        n_out = self.sizes[-1]
+        if Y.shape != (X.shape[0], n_out):
+            raise InvalidArgument(f"Y has shape {Y.shape} but X has {X.shape[0]} rows and the network has {n_out} "
+                                  f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X")
+        if self.cost in ("cross_entropy", "log_likelihood") and (Y.min() < 0 or Y.max() > 1):
+            bad = _first_index(Y, (Y < 0) | (Y > 1))
+            raise InvalidArgument(f"Y{bad} = {Y[bad]!r} but {self.cost} needs targets in [0, 1]; rescale Y or use "
+                                  "cost='quadratic'")
+        if self.cost == "log_likelihood":
+            sums = Y.sum(axis=1)
+            tol = 64 * np.finfo(self.dtype).eps * n_out
+            bad_rows = np.flatnonzero(np.abs(sums - 1) > tol)
+            if bad_rows.size:
+                r = int(bad_rows[0])
+                raise InvalidArgument(f"row {r} of Y sums to {sums[r]!r}; log_likelihood needs each row of Y to be "
+                                      "one-hot (or a distribution summing to 1): build it with np.eye(n_out)[labels]")
+        return X, Y
+
+
+def backprop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
+    """``net.backprop(X, Y)`` as a function: BP1–BP4 over the whole batch at once."""
+    return net.backprop(X, Y)
+
+
+# -- argument checks ---------------------------------------------------------------------------------------------
+def _check_sizes(sizes: Any) -> list[int]:
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise InvalidType(f"sizes must be a list of layer widths such as [784, 30, 10], got {sizes!r}")
+    out = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise InvalidType(f"sizes[{i}] = {s!r} is not an integer; sizes lists layer widths such as [784, 30, 10]")
+        if s < 1:
+            raise InvalidArgument(f"sizes[{i}] = {s}; every layer needs at least one unit")
+        out.append(int(s))
+    if len(out) < 2:
+        raise InvalidArgument(f"sizes = {list(sizes)!r} has {len(out)} entries; give at least the input and the output "
+                              "width, e.g. [784, 10]")
+    return out
+
+
+def _check_names(activation: Any, output: Any, cost: Any) -> tuple[str, str, str]:
+    for arg, value, table in (("activation", activation, HIDDEN), ("output", output, OUTPUTS), ("cost", cost, COSTS)):
+        if value not in table:
+            raise InvalidArgument(f"{arg}={value!r} is not known; choose one of {sorted(table)}")
+    if output not in COSTS[cost].outputs:
+        fix = {"cross_entropy": "use output='sigmoid' (or cost='log_likelihood' with output='softmax')",
+               "log_likelihood": "use output='softmax' (or cost='cross_entropy' with output='sigmoid')"}[cost]
+        raise InvalidArgument(f"cost={cost!r} is not defined for output={output!r}: {fix}")
+    return activation, output, cost
+
+
+def _check_l2(l2: Any) -> float:
+    if isinstance(l2, (bool, np.bool_)) or not isinstance(l2, (int, float, np.integer, np.floating)):
+        raise InvalidType(f"l2 must be a non-negative number (the λ of the (λ/2n)·Σ‖W‖² term), got {l2!r}")
+    if not np.isfinite(l2) or l2 < 0:
+        raise InvalidArgument(f"l2={l2!r}; the regularisation strength must be finite and >= 0 (0 switches it off)")
+    return float(l2)
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in _DTYPES:
+        raise InvalidType(f"dtype={dtype!r}; a Network computes in np.float64 or np.float32")
+    return dt
+
+
+def _as_matrix(A: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    arr = np.asarray(A)
+    if arr.dtype.kind not in "fiub":
+        raise InvalidType(f"{name} has dtype {arr.dtype}; pass real numbers (it is cast to {dtype})")
+    if arr.ndim != 2:
+        fix = f"{name}[None, :] for one example" if arr.ndim == 1 else f"a ({'batch'}, width) matrix"
+        raise InvalidArgument(f"{name} has shape {arr.shape}; it must be 2-D with one example per row: use {fix}")
+    if arr.shape[0] == 0:
+        raise InvalidArgument(f"{name} has shape {arr.shape}: an empty batch has no mean cost; pass at least one row")
+    arr = arr.astype(dtype, copy=False)
+    if not np.isfinite(arr).all():
+        bad = _first_bad(arr)
+        raise InvalidArgument(f"{name}{bad} = {arr[bad]!r}; inputs and targets must be finite: drop or impute that "
+                              "row")
+    return arr
+
+
+def _first_index(a: np.ndarray, mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _first_bad(a: np.ndarray) -> tuple[int, ...]:
+    return _first_index(a, ~np.isfinite(a))

@@ -1,0 +1,127 @@
+"""Pytrees: an ndarray, or lists, tuples and dicts nesting ndarrays.
+
+Each leaf has a path written the way a user would index it, ``x['W'][1]``, so that a report can say which element
+is wrong with ``x['W'][1][3, 0]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gradcheck.errors import InvalidArgument, InvalidType
+
+
+@dataclass(frozen=True)
+class TreeDef:
+    """The shape of a pytree without its leaves: a container kind, its keys and its children."""
+
+    kind: type | None  # None marks a leaf
+    keys: tuple[Any, ...] = ()
+    children: tuple[TreeDef, ...] = ()
+
+    def unflatten(self, leaves: Sequence[Any]) -> Any:
+        """Rebuild a tree of this shape from ``leaves`` in flatten order."""
+        it = iter(leaves)
+        tree = self._build(it)
+        if next(it, None) is not None:
+            raise InvalidArgument(f"unflatten got more leaves than the tree has ({self.num_leaves})")
+        return tree
+
+    def _build(self, it: Any) -> Any:
+        if self.kind is None:
+            return next(it)
+        values = [child._build(it) for child in self.children]
+        if issubclass(self.kind, dict):
+            return self.kind(zip(self.keys, values))
+        if issubclass(self.kind, tuple) and hasattr(self.kind, "_fields"):  # namedtuple
+            return self.kind(*values)
+        return self.kind(values)
+
+    @property
+    def num_leaves(self) -> int:
+        return 1 if self.kind is None else sum(c.num_leaves for c in self.children)
+
+
+def _key_str(key: Any) -> str:
+    return f"[{key!r}]"
+
+
+def flatten(tree: Any, name: str = "x") -> tuple[list[str], list[Any], TreeDef]:
+    """Split ``tree`` into leaf paths, leaves and a :class:`TreeDef`; leaves are returned as they are."""
+    paths: list[str] = []
+    leaves: list[Any] = []
+
+    def walk(node: Any, path: str) -> TreeDef:
+        if isinstance(node, dict):
+            keys = tuple(node)
+            return TreeDef(type(node), keys, tuple(walk(node[k], path + _key_str(k)) for k in keys))
+        if isinstance(node, (list, tuple)):
+            return TreeDef(type(node), tuple(range(len(node))),
+                           tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node)))
+        paths.append(path)
+        leaves.append(node)
+        return TreeDef(None)
+
+    treedef = walk(tree, name)
+    return paths, leaves, treedef
+
+
+def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray], TreeDef]:
+    """Flatten ``tree`` and insist that every leaf is a floating-point ndarray; returns private copies."""
+    paths, leaves, treedef = flatten(tree, name)
+    if not leaves:
+        raise InvalidArgument(f"{name} has no arrays in it ({type(tree).__name__} with no leaves); "
+                              "pass an ndarray or a list/tuple/dict of ndarrays")
+    out = []
+    for path, leaf in zip(paths, leaves):
+        if not isinstance(leaf, np.ndarray):
+            raise InvalidType(f"{path} is a {type(leaf).__name__}; every leaf of {name} must be a numpy array of a "
+                              f"floating dtype: wrap it with np.asarray(..., dtype=np.float64)")
+        if not np.issubdtype(leaf.dtype, np.floating):
+            raise InvalidType(f"{path} has dtype {leaf.dtype}; finite differences need a real floating dtype: "
+                              f"convert it with .astype(np.float64) (or np.float32)")
+        out.append(np.array(leaf, copy=True))
+    return paths, out, treedef
+
+
+def match_structure(reference: TreeDef, ref_paths: list[str], ref_leaves: list[np.ndarray], other: Any,
+                    what: str) -> list[np.ndarray]:
+    """Check that ``other`` has the structure, shapes and dtypes of the reference tree; return its leaves.
+
+    ``what`` names ``other`` in messages, e.g. ``"grad(x)"``.
+    """
+    paths, leaves, treedef = flatten(other, what)
+    if treedef != reference:
+        raise InvalidArgument(
+            f"{what} returned a {_describe(treedef)} but x is a {_describe(reference)}; the gradient must have "
+            f"the structure of x (same containers, keys and number of arrays), leaf paths {ref_paths}")
+    out = []
+    for path, ref_path, leaf, ref in zip(paths, ref_paths, leaves, ref_leaves):
+        if not isinstance(leaf, np.ndarray):
+            raise InvalidType(f"{path} is a {type(leaf).__name__}; it must be an ndarray of shape {ref.shape} and "
+                              f"dtype {ref.dtype} like {ref_path}")
+        if leaf.shape != ref.shape:
+            raise InvalidArgument(f"{path} has shape {leaf.shape} but {ref_path} has shape {ref.shape}; return one "
+                                  "partial derivative per element of x, in x's shape (check for a missing "
+                                  "transpose or a reduction over the wrong axis)")
+        if leaf.dtype != ref.dtype:
+            raise InvalidType(f"{path} has dtype {leaf.dtype} but {ref_path} has dtype {ref.dtype}; a gradient has "
+                              f"the dtype of its parameter: return .astype(np.{ref.dtype}) or find the promotion")
+        out.append(leaf)
+    return out
+
+
+def _describe(t: TreeDef) -> str:
+    if t.kind is None:
+        return "single array"
+    keys = list(t.keys) if issubclass(t.kind, dict) else len(t.keys)
+    return f"{t.kind.__name__} of {keys} ({t.num_leaves} arrays)"
+
+
+def tree_map(fn: Callable[..., Any], treedef: TreeDef, *leaf_lists: Sequence[Any]) -> Any:
+    """Apply ``fn`` leaf-wise over several flattened trees of one shape and rebuild the tree."""
+    return treedef.unflatten([fn(*args) for args in zip(*leaf_lists)])

@@ -1,0 +1,174 @@
+"""What a gradient check found, per leaf and per element, and how to print it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class LeafReport:
+    """One leaf of x: every element's analytic and numeric derivative, error estimate and tolerance."""
+
+    path: str
+    analytic: np.ndarray   # grad(x) at this leaf
+    numeric: np.ndarray    # central differences, Richardson-extrapolated
+    error: np.ndarray      # estimated error of ``numeric`` (truncation + rounding)
+    tolerance: np.ndarray  # atol + rtol·max(|analytic|, |numeric|) + error
+    step: np.ndarray       # the step h used for each element
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.analytic.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.analytic.dtype
+
+    @property
+    def difference(self) -> np.ndarray:
+        """|analytic − numeric| per element, in float64 (nan where either is not finite)."""
+        a, n = self.analytic.astype(np.float64), self.numeric
+        with np.errstate(invalid="ignore"):
+            d = np.abs(a - n)
+        d[~(np.isfinite(a) & np.isfinite(n))] = np.nan
+        return d
+
+    @property
+    def failed(self) -> np.ndarray:
+        """Boolean mask of the elements that fail the rule (a nan anywhere fails)."""
+        return ~(self.difference <= self.tolerance)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed.any()
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """|analytic − numeric| / tolerance per element; the rule passes an element iff this is ≤ 1 (nan → inf)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = self.difference / self.tolerance
+        r[self.difference == 0] = 0.0
+        r[np.isnan(r)] = np.inf
+        return r
+
+    @property
+    def margin(self) -> float:
+        """The largest ratio in this leaf: ≤ 1 passes, and how far below 1 says how close it came to failing."""
+        return float(self.ratio.max()) if self.ratio.size else 0.0
+
+    @property
+    def worst(self) -> tuple[int, ...]:
+        """Index of the element with the largest ratio (the first failure to look at)."""
+        return tuple(int(i) for i in np.unravel_index(int(np.argmax(self.ratio)), self.shape))
+
+    @property
+    def max_abs_error(self) -> float:
+        d = self.difference
+        return float(np.nanmax(d)) if np.isfinite(d).any() else float("nan")
+
+    @property
+    def max_rel_error(self) -> float:
+        mag = np.maximum(np.abs(self.analytic.astype(np.float64)), np.abs(self.numeric))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(self.difference == 0, 0.0, self.difference / mag)
+        return float(np.nanmax(rel)) if np.isfinite(rel).any() else float("nan")
+
+    @property
+    def resolution(self) -> float:
+        """The smallest relative error this check could detect in this leaf: min over elements of
+        tolerance / |derivative|. A gradient off by more than this factor everywhere fails."""
+        mag = np.maximum(np.abs(self.analytic.astype(np.float64)), np.abs(self.numeric))
+        keep = (mag > 0) & np.isfinite(mag)
+        return float(np.min(self.tolerance[keep] / mag[keep])) if keep.any() else float("inf")
+
+    def describe_failure(self, func_name: str, rtol: float, atol: float, limit: int = 5) -> str:
+        """One paragraph naming the worst element, its values, the rule it broke and the other failures."""
+        failed = self.failed
+        i = self.worst
+        a, n, e, h = self.analytic[i], self.numeric[i], self.error[i], self.step[i]
+        d = self.difference[i]
+        mag = max(abs(float(a)), abs(float(n))) if np.isfinite(a) and np.isfinite(n) else float("nan")
+        where = _index(i)
+        head = f"d {func_name} / d {self.path}: {int(failed.sum())} of {failed.size} entries differ; worst at {where}: "
+        if not np.isfinite(a):
+            body = f"analytic {float(a):.6g} is not finite (numeric {n:.6g})"
+        elif not np.isfinite(n):
+            body = (f"numeric derivative is {n} ({func_name} was not finite within ±2·{h:.2g} of x); the gradient "
+                    "cannot be checked there: pass a smaller step=")
+        else:
+            rel = d / mag if mag else float("inf")
+            body = (f"analytic {float(a):.6g}, numeric {n:.6g} ± {e:.2g}; difference {d:.2g} (rel. {rel:.2g}) > "
+                    f"tolerance {self.tolerance[i]:.2g} = atol {atol:.2g} + rtol {rtol:.2g}·{mag:.2g} + error "
+                    f"estimate {e:.2g}")
+        text = f"{head}{body}; step {h:.2g}"
+        others = [tuple(int(k) for k in idx) for idx in np.argwhere(failed) if tuple(idx) != i]
+        if others:
+            listed = ", ".join(f"{_index(k)}: analytic {float(self.analytic[k]):.6g} vs numeric "
+                               f"{self.numeric[k]:.6g} (difference {self.difference[k]:.2g})" for k in others[:limit])
+            more = f" and {len(others) - limit} more" if len(others) > limit else ""
+            text += f"\n    also {listed}{more}"
+        return text
+
+
+def _index(i: tuple[int, ...]) -> str:
+    return "()" if not i else f"({', '.join(map(str, i))}{',' if len(i) == 1 else ''})"
+
+
+RULE = ("|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element; error = "
+        "|D(h) − D(2h)|/3 + 1.5·noise/h, where D is the central difference and noise bounds func's rounding error")
+
+
+@dataclass(frozen=True, eq=False)
+class GradientReport:
+    """The outcome of :func:`gradcheck.check_gradient`. ``ok`` is the verdict; ``str(report)`` is a table."""
+
+    leaves: list[LeafReport]
+    rtol: float
+    atol: float
+    noise: float          # bound on the rounding error of one func evaluation, as estimated at x
+    value: float          # func(x)
+    func_name: str
+    calls: int            # evaluations of func
+    problems: list[str] = field(default_factory=list)  # broken invariants (x mutated, grad not repeatable, …)
+    rule: str = RULE
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(leaf.ok for leaf in self.leaves)
+
+    @property
+    def failures(self) -> list[LeafReport]:
+        return [leaf for leaf in self.leaves if not leaf.ok]
+
+    @property
+    def margin(self) -> float:
+        """The largest |analytic − numeric| / tolerance over all elements: ≤ 1 passes."""
+        return max((leaf.margin for leaf in self.leaves), default=0.0)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        size = sum(leaf.analytic.size for leaf in self.leaves)
+        bad = sum(int(leaf.failed.sum()) for leaf in self.leaves)
+        verdict = "passed" if self.ok else "FAILED"
+        lines = [f"gradient check {verdict}: {bad} of {size} entries differ in {len(self.failures)} of "
+                 f"{len(self.leaves)} leaves; worst |difference|/tolerance {self.margin:.3g} (≤ 1 passes)"]
+        lines += [f"  problem: {p}" for p in self.problems]
+        lines.append(f"  rule: {self.rule}")
+        lines.append(f"  rtol {self.rtol:.3g}, atol {self.atol:.3g}, noise {self.noise:.3g}, "
+                     f"{self.func_name}(x) = {self.value:.6g}, {self.calls} calls")
+        header = ("leaf", "shape", "dtype", "failed", "max abs err", "max rel err", "resolution", "margin")
+        rows = [header] + [
+            (leaf.path, str(leaf.shape), str(leaf.dtype), f"{int(leaf.failed.sum())}/{leaf.analytic.size}",
+             f"{leaf.max_abs_error:.2g}", f"{leaf.max_rel_error:.2g}", f"{leaf.resolution:.2g}",
+             f"{leaf.margin:.3g}") for leaf in self.leaves]
+        widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+        lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+        lines += ["  " + leaf.describe_failure(self.func_name, self.rtol, self.atol) for leaf in self.failures]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<GradientReport ok={self.ok} leaves={len(self.leaves)} margin={self.margin:.3g}>"
