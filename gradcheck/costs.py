@@ -50,11 +50,15 @@ class CrossEntropy(Cost):
     outputs = ("sigmoid",)
 
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
-        return np.sum(softplus - y * z, axis=1)
+        # max(z, 0) − y·z written without cancellation: (1 − y)·z for z > 0 and −y·z otherwise, so that a confident,
+        # correct output keeps its small cost to full relative precision.
+        linear = np.where(z > 0, (1 - y) * z, -y * z)
+        return np.sum(linear + np.log1p(np.exp(-np.abs(z))), axis=1)
 
     def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return a - y
+        # a − y = (1 − y)·σ(z) − y·σ(−z): for a confident output (a rounding to 1) the subtraction a − y would lose
+        # every digit of the small error; this form keeps them.
+        return (1 - y) * a - y / (1.0 + np.exp(z))
 
 
 class LogLikelihood(Cost):
@@ -67,12 +71,25 @@ class LogLikelihood(Cost):
     outputs = ("softmax",)
 
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        m = z.max(axis=1)
-        lse = m + np.log(np.sum(np.exp(z - m[:, None]), axis=1))
-        return lse - np.einsum("ij,ij->i", y, z)
+        # With s = z − max(z): logsumexp(z) − ⟨y, z⟩ = ln(1 + Σ_{j ≠ argmax} e^sⱼ) − ⟨y, s⟩. Both terms are small when
+        # the prediction is confident and right, so the cost keeps its relative precision instead of being the
+        # difference of two large numbers.
+        s = z - z.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        e[np.arange(len(s)), np.argmax(s, axis=1)] = 0.0
+        return np.log1p(e.sum(axis=1)) - np.einsum("ij,ij->i", y, s)
 
     def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return a - y
+        # a − y = (1 − y)·a − y·(1 − a), with 1 − a at the row's largest logit computed from the other terms,
+        # e^{s_j} summed over j ≠ argmax: there 1 − a would otherwise round to the noise of a ≈ 1.
+        s = z - z.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        rows, top = np.arange(len(s)), np.argmax(s, axis=1)
+        total = e.sum(axis=1)
+        e[rows, top] = 0.0
+        one_minus_a = 1 - a
+        one_minus_a[rows, top] = e.sum(axis=1) / total
+        return (1 - y) * a - y * one_minus_a
 
 
 COSTS: dict[str, Cost] = {c.name: c for c in (Quadratic(), CrossEntropy(), LogLikelihood())}

@@ -17,6 +17,7 @@ class LeafReport:
     error: np.ndarray      # estimated error of ``numeric`` (truncation + rounding)
     tolerance: np.ndarray  # atol + rtol·max(|analytic|, |numeric|) + error
     step: np.ndarray       # the step h used for each element
+    kink: np.ndarray       # True where f is not differentiable at x and analytic lies between the one-sided slopes
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -37,8 +38,8 @@ class LeafReport:
 
     @property
     def failed(self) -> np.ndarray:
-        """Boolean mask of the elements that fail the rule (a nan anywhere fails)."""
-        return ~(self.difference <= self.tolerance)
+        """Boolean mask of the elements that fail the rule (a nan anywhere fails); kinks are reported apart."""
+        return ~(self.difference <= self.tolerance) & ~self.kink
 
     @property
     def ok(self) -> bool:
@@ -51,6 +52,7 @@ class LeafReport:
             r = self.difference / self.tolerance
         r[self.difference == 0] = 0.0
         r[np.isnan(r)] = np.inf
+        r[self.kink] = 0.0
         return r
 
     @property
@@ -80,7 +82,7 @@ class LeafReport:
         """The smallest relative error this check could detect in this leaf: min over elements of
         tolerance / |derivative|. A gradient off by more than this factor everywhere fails."""
         mag = np.maximum(np.abs(self.analytic.astype(np.float64)), np.abs(self.numeric))
-        keep = (mag > 0) & np.isfinite(mag)
+        keep = (mag > 0) & np.isfinite(mag) & ~self.kink
         return float(np.min(self.tolerance[keep] / mag[keep])) if keep.any() else float("inf")
 
     def describe_failure(self, func_name: str, rtol: float, atol: float, limit: int = 5) -> str:
@@ -160,9 +162,10 @@ class GradientReport:
         lines.append(f"  rule: {self.rule}")
         lines.append(f"  rtol {self.rtol:.3g}, atol {self.atol:.3g}, noise {self.noise:.3g}, "
                      f"{self.func_name}(x) = {self.value:.6g}, {self.calls} calls")
-        header = ("leaf", "shape", "dtype", "failed", "max abs err", "max rel err", "resolution", "margin")
+        header = ("leaf", "shape", "dtype", "failed", "kinks", "max abs err", "max rel err", "resolution", "margin")
         rows = [header] + [
             (leaf.path, str(leaf.shape), str(leaf.dtype), f"{int(leaf.failed.sum())}/{leaf.analytic.size}",
+             str(int(leaf.kink.sum())),
              f"{leaf.max_abs_error:.2g}", f"{leaf.max_rel_error:.2g}", f"{leaf.resolution:.2g}",
              f"{leaf.margin:.3g}") for leaf in self.leaves]
         widths = [max(len(r[c]) for r in rows) for c in range(len(header))]

@@ -1,0 +1,62 @@
+"""The audit: the reference network's backprop against the checker, for every supported combination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradcheck.activations import HIDDEN
+from gradcheck.check import check_gradient
+from gradcheck.costs import COSTS
+from gradcheck.nn import Network
+from gradcheck.report import GradientReport
+
+PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]  # every valid output/cost pair
+
+
+@dataclass(frozen=True)
+class AuditCase:
+    net: Network
+    X: np.ndarray
+    Y: np.ndarray
+
+    @property
+    def label(self) -> str:
+        n = self.net
+        l2 = f" l2={n.l2:g}" if n.l2 else ""
+        return f"{n.sizes} {n.activation}/{n.output}/{n.cost} {n.dtype}{l2}"
+
+
+def targets(net: Network, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """Targets valid for the network's cost: one-hot for log-likelihood, in [0, 1] for cross-entropy."""
+    n_out = net.sizes[-1]
+    if net.cost == "log_likelihood":
+        return np.eye(n_out)[rng.integers(0, n_out, batch)]
+    if net.cost == "cross_entropy":
+        return rng.uniform(0, 1, (batch, n_out))
+    return rng.standard_normal((batch, n_out))
+
+
+def cases(rng: np.random.Generator, *, sizes: tuple[int, ...] = (4, 5, 3), batch: int = 6,
+          dtypes: tuple[str, ...] = ("float64", "float32"), deep: int = 8) -> Iterator[AuditCase]:
+    """Every activation × output/cost × dtype on a small network, with L2 on every other one, then one deep
+    sigmoid network (``deep`` hidden layers) where the first layers' gradients are tiny."""
+    i = 0
+    for dtype in dtypes:
+        for activation in HIDDEN:
+            for output, cost in PAIRS:
+                net = Network(list(sizes), activation=activation, output=output, cost=cost, dtype=dtype,
+                              l2=0.1 * (i % 2), rng=rng)
+                i += 1
+                yield AuditCase(net, rng.standard_normal((batch, sizes[0])), targets(net, batch, rng))
+    if deep:
+        net = Network([4] + [6] * deep + [1], activation="sigmoid", output="sigmoid", cost="cross_entropy", rng=rng)
+        yield AuditCase(net, rng.standard_normal((batch, 4)), targets(net, batch, rng))
+
+
+def audit(case: AuditCase) -> GradientReport:
+    """check_gradient of ``Network.backprop`` on the case's parameters."""
+    loss, grad = case.net.as_functions(case.X, case.Y)
+    return check_gradient(loss, grad, case.net.params)
