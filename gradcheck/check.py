@@ -28,7 +28,8 @@ derivatives or lies between the one-sided ones (a subgradient); otherwise the mo
 replaces the first and the element fails. If all four agree, f is smooth there and the first verdict stands, so a
 kink never hides a wrong gradient of a smooth function, and a wrong gradient next to a kink still fails unless it
 equals a one-sided slope.
-Where f is not finite on one side (a domain boundary), the other side's derivative is the numeric value.
+Where f is not finite within the stencil (a domain boundary), the step is divided by 8, up to four times, until it
+is; failing that, the derivative on the side where f is finite is the numeric value.
 """
 
 from __future__ import annotations
@@ -148,8 +149,7 @@ class _Stencil:
                 step: float | None) -> _Stencil:
         base = orig.reshape(-1).astype(np.float64)
         if step is None:
-            rms = math.sqrt(float(np.mean(base * base))) if base.size else 0.0
-            h = np.finfo(leaf.dtype).eps ** (1 / 3) * np.maximum(np.abs(base), rms if rms > 0 else 1.0)
+            h = np.finfo(leaf.dtype).eps ** (1 / 3) * _scale(orig).reshape(-1)
         else:
             h = np.full(base.shape, float(step))
         # Round x + h to the leaf's dtype and divide by the step that rounding leaves.
@@ -184,6 +184,13 @@ class _Stencil:
         return fp2 - 4 * fp + 6 * f0 - 4 * fm + fm2
 
 
+def _scale(x: np.ndarray) -> np.ndarray:
+    """Each element's scale: max(|xᵢ|, RMS of its leaf), or 1 for an all-zero leaf."""
+    base = x.astype(np.float64)
+    rms = math.sqrt(float(np.mean(base * base))) if base.size else 0.0
+    return np.maximum(np.abs(base), rms if rms > 0 else 1.0)
+
+
 def _one_sided(f0: float, f1: np.ndarray, f2: np.ndarray, f4: np.ndarray, h: np.ndarray,
                noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Second-order one-sided differences at steps h and 2h (h < 0 for the left side), Richardson-extrapolated.
@@ -202,6 +209,14 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
            noise: float, rtol: float, atol: float, st: _Stencil) -> tuple[np.ndarray, ...]:
     """Numeric derivative, error, tolerance and kink mask for one leaf (see the module docstring)."""
     a = analytic.reshape(-1).astype(np.float64)
+    # f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): shrink the step by 8,
+    # up to four times, until it is.
+    for _ in range(4):
+        broken = np.flatnonzero(~np.isfinite(st.values).all(axis=1))
+        if not broken.size:
+            break
+        smaller = _Stencil.evaluate(evaluate, leaf, orig, broken, st.h[broken] / 8, st.offsets)
+        st.h[broken], st.values[broken] = smaller.h, smaller.values
     numeric, error = st.richardson(noise)
     tolerance = _tolerance(a, numeric, error, rtol, atol)
     kink = np.zeros(a.size, dtype=bool)
@@ -269,8 +284,7 @@ def _estimate_noise(evaluate: Callable[[], float], leaves: list[np.ndarray], pri
                     eps: float, stencils: list[_Stencil], points: int = 9) -> float:
     """A bound on the rounding error of one evaluation of func near x (see the module docstring)."""
     rng = np.random.Generator(np.random.PCG64(20240601))  # a fixed direction: the estimate is reproducible
-    directions = [rng.choice([-1.0, 1.0], size=leaf.shape) * np.maximum(np.abs(orig), 1e-30) for leaf, orig in
-                  zip(leaves, pristine)]
+    directions = [rng.choice([-1.0, 1.0], size=leaf.shape) * _scale(orig) for leaf, orig in zip(leaves, pristine)]
     values = [f0]
     for t in range(1, points):
         for leaf, orig, d in zip(leaves, pristine, directions):
@@ -289,7 +303,7 @@ def _estimate_noise(evaluate: Callable[[], float], leaves: list[np.ndarray], pri
     # median ignores the few that straddle a kink. Var(δ⁴) = 70σ², and the median of |N(0, 1)| is 0.6745.
     d4 = np.concatenate([st.fourth_differences(f0)[(st.values != f0).any(axis=1)] for st in stencils])
     d4 = d4[np.isfinite(d4)]
-    if d4.size:
+    if d4.size >= 8:  # fewer, and one kink could be the median
         sigmas.append(float(np.median(np.abs(d4))) / (0.6745 * math.sqrt(70)))
     return max(4 * max(sigmas), eps * abs(f0), np.finfo(np.float64).tiny)
 

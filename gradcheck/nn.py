@@ -218,7 +218,7 @@ class Network:
                                   f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X")
         if self.cost in ("cross_entropy", "log_likelihood") and (Y.min() < 0 or Y.max() > 1):
             bad = _first_index(Y, (Y < 0) | (Y > 1))
-            raise InvalidArgument(f"Y{bad} = {Y[bad]!r} but {self.cost} needs targets in [0, 1]; rescale Y or use "
+            raise InvalidArgument(f"Y{list(bad)} = {float(Y[bad])!r} but {self.cost} needs targets in [0, 1]; rescale Y or use "
                                   "cost='quadratic'")
         if self.cost == "log_likelihood":
             sums = Y.sum(axis=1)
@@ -294,7 +294,7 @@ def _as_matrix(A: Any, name: str, dtype: np.dtype) -> np.ndarray:
     arr = arr.astype(dtype, copy=False)
     if not np.isfinite(arr).all():
         bad = _first_bad(arr)
-        raise InvalidArgument(f"{name}{bad} = {arr[bad]!r}; inputs and targets must be finite: drop or impute that "
+        raise InvalidArgument(f"{name}{list(bad)} = {float(arr[bad])!r}; inputs and targets must be finite: drop or impute that "
                               "row")
     return arr
 

@@ -101,6 +101,8 @@ def match_structure(reference: TreeDef, ref_paths: list[str], ref_leaves: list[n
             f"the structure of x (same containers, keys and number of arrays), leaf paths {ref_paths}")
     out = []
     for path, ref_path, leaf, ref in zip(paths, ref_paths, leaves, ref_leaves):
+        if isinstance(leaf, np.generic) and ref.ndim == 0:
+            leaf = np.asarray(leaf)  # numpy ufuncs return scalars for 0-d input
         if not isinstance(leaf, np.ndarray):
             raise InvalidType(f"{path} is a {type(leaf).__name__}; it must be an ndarray of shape {ref.shape} and "
                               f"dtype {ref.dtype} like {ref_path}")

@@ -32,7 +32,7 @@ class LeafReport:
         """|analytic − numeric| per element, in float64 (nan where either is not finite)."""
         a, n = self.analytic.astype(np.float64), self.numeric
         with np.errstate(invalid="ignore"):
-            d = np.abs(a - n)
+            d = np.asarray(np.abs(a - n))
         d[~(np.isfinite(a) & np.isfinite(n))] = np.nan
         return d
 
@@ -49,7 +49,7 @@ class LeafReport:
     def ratio(self) -> np.ndarray:
         """|analytic − numeric| / tolerance per element; the rule passes an element iff this is ≤ 1 (nan → inf)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = self.difference / self.tolerance
+            r = np.asarray(self.difference / self.tolerance)
         r[self.difference == 0] = 0.0
         r[np.isnan(r)] = np.inf
         r[self.kink] = 0.0

@@ -1,0 +1,56 @@
+"""The gradcheck command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gradcheck.cli import main
+
+
+def test_quick_audit_prints_a_table_and_exits_zero(capsys):
+    assert main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["network", "verdict", "max", "rel", "err", "margin", "resolution"]
+    assert "[4, 5, 3] relu/softmax/log_likelihood float64" in out
+    assert "30 of 30 gradient checks passed" in out
+
+
+def test_json_output_is_valid_and_complete(capsys):
+    assert main(["--quick", "--json", "--seed", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["seed"] == 3 and data["failed"] == 0
+    assert len(data["checks"]) == 30 and all(c["ok"] and c["margin"] <= 1 for c in data["checks"])
+
+
+def test_a_failing_check_gives_a_non_zero_exit_and_the_report(monkeypatch, capsys):
+    import gradcheck.audit as audit_module
+
+    real = audit_module.audit
+
+    def broken(case):
+        loss, grad = case.net.as_functions(case.X, case.Y)
+        return audit_module.check_gradient(loss, lambda p: {k: [g * 1.01 for g in v] for k, v in grad(p).items()},
+                                           case.net.params)
+
+    monkeypatch.setattr(audit_module, "audit", broken)
+    assert main(["--quick"]) == 1
+    out = capsys.readouterr().out
+    assert "0 of 30 gradient checks passed" in out and "gradient check FAILED" in out
+    monkeypatch.setattr(audit_module, "audit", real)
+
+
+def test_python_dash_m_runs_the_command():
+    done = subprocess.run([sys.executable, "-m", "gradcheck", "--version"], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.startswith("gradcheck ")
+
+
+def test_help_describes_the_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "finite differences" in capsys.readouterr().out

@@ -1,0 +1,182 @@
+"""The reference network: BP1–BP4 against an independent oracle, the loop version and the book's identities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import Network, backprop
+from gradcheck.activations import HIDDEN
+from gradcheck.reference import backprop_loop
+
+from . import oracle
+from .helpers import COMBINATIONS, combo_id, problem
+
+
+def assert_close(actual, expected, rtol):
+    """Every array within rtol of the expected one, relative to its largest entry."""
+    for a, e in zip(actual, expected, strict=True):
+        assert a.shape == e.shape
+        scale = np.abs(e).max()
+        assert np.abs(a - e).max() <= rtol * scale, (a, e)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_gradients_match_the_complex_step_oracle(combo):
+    net, X, Y = problem(*combo, sizes=(3, 4, 3, 2), l2=0.2)
+    bp = net.backprop(X, Y)
+    grad_w, grad_b = oracle.gradients(net, X, Y)
+    assert_close(bp.grad_w, grad_w, 1e-10)
+    assert_close(bp.grad_b, grad_b, 1e-10)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_deltas_match_the_complex_step_oracle(combo):
+    net, X, Y = problem(*combo, sizes=(3, 4, 3, 2))
+    assert_close(net.backprop(X, Y).deltas, oracle.deltas(net, X, Y), 1e-10)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_loss_matches_the_oracle(combo):
+    net, X, Y = problem(*combo, l2=0.3)
+    expected = oracle.loss(net, net.weights, net.biases, X, Y).real
+    assert net.loss(X, Y) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_vectorised_backprop_equals_the_per_example_loop(combo):
+    net, X, Y = problem(*combo, sizes=(3, 5, 4, 2), batch=7, l2=0.1)
+    fast, loop = net.backprop(X, Y), backprop_loop(net, X, Y)
+    for name in ("zs", "activations", "deltas", "grad_w", "grad_b"):
+        assert_close(getattr(fast, name), getattr(loop, name), 1e-12)
+
+
+def test_backprop_function_is_the_method():
+    net, X, Y = problem()
+    assert_close(backprop(net, X, Y).grad_w, net.backprop(X, Y).grad_w, 0)
+
+
+def test_cross_entropy_output_delta_is_a_minus_y():
+    net, X, Y = problem("tanh", "sigmoid", "cross_entropy")
+    bp = net.backprop(X, Y)
+    np.testing.assert_allclose(bp.deltas[-1], bp.activations[-1] - Y, rtol=1e-12, atol=1e-15)
+
+
+def test_quadratic_output_delta_keeps_sigma_prime():
+    net, X, Y = problem("tanh", "sigmoid", "quadratic")
+    bp = net.backprop(X, Y)
+    a, z = bp.activations[-1], bp.zs[-1]
+    sigma_prime = np.exp(-z) / (1 + np.exp(-z)) ** 2
+    np.testing.assert_allclose(bp.deltas[-1], (a - Y) * sigma_prime, rtol=1e-12)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_hidden_deltas_follow_bp2(combo):
+    net, X, Y = problem(*combo, sizes=(3, 5, 4, 2))
+    bp = net.backprop(X, Y)
+    act = HIDDEN[net.activation]
+    for l in range(net.num_layers - 1):
+        z = bp.zs[l]
+        expected = (bp.deltas[l + 1] @ net.weights[l + 1]) * act.prime(z, act.fn(z))
+        np.testing.assert_allclose(bp.deltas[l], expected, rtol=1e-12, atol=1e-300)
+
+
+def test_bp3_and_bp4_are_batch_means_of_the_deltas():
+    net, X, Y = problem("sigmoid", "softmax", "log_likelihood", sizes=(3, 4, 3), batch=6)
+    bp = net.backprop(X, Y)
+    for l in range(net.num_layers):
+        np.testing.assert_allclose(bp.grad_b[l], bp.deltas[l].mean(axis=0), rtol=1e-13)
+        outer = np.mean([np.outer(d, a) for d, a in zip(bp.deltas[l], bp.activations[l])], axis=0)
+        np.testing.assert_allclose(bp.grad_w[l], outer, rtol=1e-12)
+
+
+def test_l2_term_in_loss_and_gradient():
+    net, X, Y = problem(l2=0.0)
+    reg = net.replace()
+    reg.l2 = 0.7
+    n = len(X)
+    penalty = 0.5 * 0.7 / n * sum(float((w * w).sum()) for w in net.weights)
+    assert reg.loss(X, Y) == pytest.approx(net.loss(X, Y) + penalty, rel=1e-14)
+    for g_reg, g, w in zip(reg.backprop(X, Y).grad_w, net.backprop(X, Y).grad_w, net.weights):
+        np.testing.assert_allclose(g_reg, g + 0.7 / n * w, rtol=1e-13)
+
+
+def test_float32_network_computes_in_float32_end_to_end():
+    net, X, Y = problem("tanh", "softmax", "log_likelihood", dtype="float32")
+    bp = net.backprop(X, Y)  # X, Y are float64: cast on the way in
+    arrays = bp.zs + bp.activations + bp.deltas + bp.grad_w + bp.grad_b + net.weights + net.biases
+    assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
+    assert isinstance(net.loss(X, Y), float)
+
+
+def test_float32_gradients_agree_with_float64_to_float32_precision():
+    net64, X, Y = problem("sigmoid", "sigmoid", "cross_entropy", sizes=(4, 6, 3))
+    net32 = Network(net64.sizes, activation="sigmoid", output="sigmoid", cost="cross_entropy", dtype="float32",
+                    weights=net64.weights, biases=net64.biases)
+    assert_close(net32.backprop(X, Y).grad_w, net64.backprop(X, Y).grad_w, 1e-5)
+
+
+def test_initialisation_follows_network2():
+    rng = np.random.default_rng(1)
+    net = Network([400, 300, 1000], rng=rng)
+    assert net.weights[0].shape == (300, 400) and net.biases[1].shape == (1000,)
+    assert np.std(net.weights[0]) == pytest.approx(1 / np.sqrt(400), rel=0.02)
+    assert np.std(net.weights[1]) == pytest.approx(1 / np.sqrt(300), rel=0.02)
+    assert np.std(np.concatenate(net.biases)) == pytest.approx(1.0, rel=0.05)
+    assert abs(np.mean(net.weights[1])) < 3 / np.sqrt(300 * 1000) * 3
+
+
+def test_same_rng_seed_gives_the_same_network():
+    a = Network([3, 4, 2], rng=np.random.default_rng(7))
+    b = Network([3, 4, 2], rng=np.random.default_rng(7))
+    assert all(np.array_equal(u, v) for u, v in zip(a.weights + a.biases, b.weights + b.biases))
+
+
+def test_cross_entropy_is_finite_and_exact_when_the_output_saturates():
+    net = Network([1, 1], output="sigmoid", cost="cross_entropy", weights=[np.array([[1.0]])], biases=[np.zeros(1)])
+    # a = σ(800) rounds to 1 and σ(-800) to 0; the cost from the logits is still exact: ln(1 + e^-800) ≈ 0 for
+    # the right answer and 800 for the wrong one.
+    X = np.array([[800.0], [-800.0], [40.0]])
+    assert net.loss(X, np.array([[1.0], [1.0], [1.0]])) == pytest.approx((0 + 800 + np.exp(-40)) / 3, rel=1e-15)
+    bp = net.backprop(X, np.array([[0.0], [1.0], [1.0]]))
+    np.testing.assert_allclose(bp.deltas[-1][:, 0], [1.0, -1.0, -np.exp(-40.0)], rtol=1e-14)
+
+
+def test_log_likelihood_keeps_relative_precision_of_a_confident_right_answer():
+    net = Network([2, 2], output="softmax", cost="log_likelihood", weights=[np.eye(2)], biases=[np.zeros(2)])
+    X, Y = np.array([[30.0, 0.0]]), np.array([[1.0, 0.0]])
+    assert net.loss(X, Y) == pytest.approx(np.log1p(np.exp(-30.0)), rel=1e-14)
+    delta = net.backprop(X, Y).deltas[-1][0]
+    np.testing.assert_allclose(delta, [-np.exp(-30.0) / (1 + np.exp(-30.0)), np.exp(-30.0) / (1 + np.exp(-30.0))],
+                               rtol=1e-14)
+
+
+def test_softmax_is_shifted_so_large_logits_do_not_overflow():
+    net = Network([1, 3], output="softmax", cost="log_likelihood", weights=[np.array([[1000.0], [999.0], [0.0]])],
+                  biases=[np.zeros(3)])
+    a = net.feedforward(np.array([[1.0]]))
+    np.testing.assert_allclose(a[0], [1 / (1 + np.exp(-1)), np.exp(-1) / (1 + np.exp(-1)), 0.0], rtol=1e-14)
+
+
+def test_repr_shows_the_architecture():
+    net = Network([3, 4, 1], activation="tanh", cost="cross_entropy", rng=np.random.default_rng(0))
+    assert repr(net) == "Network([3, 4, 1], activation='tanh', output='sigmoid', cost='cross_entropy')"
+    net32 = Network([2, 2], l2=0.5, dtype=np.float32, rng=np.random.default_rng(0))
+    assert repr(net32).endswith("l2=0.5, dtype='float32')")
+
+
+def test_params_are_copies_and_replace_shares_the_rest():
+    net, X, Y = problem()
+    params = net.params
+    params["weights"][0][...] = 0
+    assert not np.all(net.weights[0] == 0)
+    other = net.replace(weights=params["weights"])
+    assert other.biases[0] is net.biases[0] and np.all(other.weights[0] == 0)
+
+
+def test_as_functions_gives_the_loss_and_its_gradient():
+    net, X, Y = problem()
+    loss, grad = net.as_functions(X, Y)
+    assert loss(net.params) == net.loss(X, Y)
+    g = grad(net.params)
+    assert_close(g["weights"], net.backprop(X, Y).grad_w, 0)
