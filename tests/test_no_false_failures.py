@@ -1,0 +1,36 @@
+"""The checker never fails a correct gradient: random reference networks of every kind, float64 and float32,
+including saturated (weights × 10), tiny-scale (× 1e-3), ReLU kinks and L2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck.audit import PAIRS, targets
+from gradcheck.check import check_gradient
+from gradcheck.nn import Network
+
+from .helpers import ACTIVATIONS
+
+
+def random_problem(rng):
+    activation = ACTIVATIONS[rng.integers(len(ACTIVATIONS))]
+    output, cost = PAIRS[rng.integers(len(PAIRS))]
+    sizes = [int(s) for s in rng.integers(1, 7, size=rng.integers(2, 7))]
+    net = Network(sizes, activation=activation, output=output, cost=cost, dtype=["float64", "float32"][rng.integers(2)],
+                  l2=float(rng.choice([0.0, 0.3])), rng=rng)
+    scale = float(rng.choice([1e-3, 1.0, 1.0, 3.0, 10.0]))
+    net.weights = [w * scale for w in net.weights]
+    batch = int(rng.integers(1, 6))
+    X = rng.standard_normal((batch, sizes[0])) * float(rng.choice([1.0, 5.0]))
+    return net, X, targets(net, batch, rng)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_correct_gradients_of_random_networks_never_fail(seed):
+    rng = np.random.default_rng(1000 + seed)
+    for _ in range(25):
+        net, X, Y = random_problem(rng)
+        loss, grad = net.as_functions(X, Y)
+        report = check_gradient(loss, grad, net.params)
+        assert report.ok, f"{net!r}\n{report}"
