@@ -14,6 +14,11 @@ f(x+2h) − 4f(x+h) + 6f(x) − 4f(x−h) + f(x−2h) of all elements, in which 
 rounding (and the quantisation of intermediate results) has not. Each gives a standard deviation σ;
 noise = max(4σ, eps·|f(x)|).
 
+Where rounding swamps a small derivative (error over 1% of it, mostly the noise/h term), the step grows towards
+the one that balances truncation and rounding, up to a tenth of the element's scale; the larger-step estimate is kept
+only if it is more precise (counting an allowance of 1.5·√70·noise/4h for a kink too small to detect) and agrees
+with the first.
+
 The rule: an element passes iff ``|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error``. There is
 no absolute floor by default (atol = 0), so a leaf whose gradients are 1e-12 is judged against its own error
 estimate, and rtol defaults to √eps of the dtype: the accuracy a correctly computed analytic gradient keeps.
@@ -218,6 +223,7 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
         smaller = _Stencil.evaluate(evaluate, leaf, orig, broken, st.h[broken] / 8, st.offsets)
         st.h[broken], st.values[broken] = smaller.h, smaller.values
     numeric, error = st.richardson(noise)
+    enlarged, before = _enlarge_steps(evaluate, leaf, orig, a, f0, noise, st, numeric, error)
     tolerance = _tolerance(a, numeric, error, rtol, atol)
     kink = np.zeros(a.size, dtype=bool)
     # Failing elements, and passing ones whose error estimate is a quarter of their size or more (a kink inside
@@ -252,6 +258,13 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
         for i, (u, ue) in enumerate(estimates):
             for v, ve in estimates[i + 1:]:
                 smooth &= _agree(u, ue, v, ve)
+        # A step that was enlarged and turns out to straddle a kink was not valid: go back to the first estimate.
+        revert = redo[enlarged[redo] & ~smooth]
+        if revert.size:
+            st.h[revert], st.values[revert] = before[0][revert], before[1][revert]
+            numeric[revert], error[revert] = before[2][revert], before[3][revert]
+            tolerance[revert] = _tolerance(a[revert], numeric[revert], error[revert], rtol, atol)
+            smooth |= enlarged[redo]  # judged by the first estimate alone from here on
         matches = np.zeros(redo.size, dtype=bool)
         for u, ue in estimates[1:]:
             matches |= np.abs(ar - u) <= _tolerance(ar, u, ue, rtol, atol)
@@ -270,6 +283,43 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
             tolerance[refute] = _tolerance(a[refute], numeric[refute], error[refute], rtol, atol)
     shape = leaf.shape
     return numeric.reshape(shape), error.reshape(shape), tolerance.reshape(shape), kink.reshape(shape)
+
+
+def _enlarge_steps(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, a: np.ndarray, f0: float,
+                   noise: float, st: _Stencil, numeric: np.ndarray, error: np.ndarray, rounds: int = 2) -> None:
+    """Larger steps where rounding swamps a small derivative (in place).
+
+    An element whose error estimate is over 1% of its size and mostly rounding (f barely changes along it, as for
+    the first layer of a deep sigmoid network) is differentiated again with the step that balances the two error
+    terms, at most 1000× larger per round and never beyond a tenth of the element's scale. The new estimate is kept
+    when it is more precise, agrees with the old one within their errors and its fourth difference is within the
+    noise (a larger step must not cross a kink).
+    """
+    cap = 0.1 * _scale(orig).reshape(-1)
+    before = (st.h.copy(), st.values.copy(), numeric.copy(), error.copy())
+    enlarged = np.zeros(st.h.size, dtype=bool)
+    for _ in range(rounds):
+        rounding = 1.5 * noise / st.h
+        truncation = np.maximum(error - rounding, 0)
+        coarse = ((error > 0.01 * np.maximum(np.abs(a), np.abs(numeric))) & (rounding > 2 * truncation)
+                  & (st.h < cap) & np.isfinite(numeric))
+        idx = np.flatnonzero(coarse)
+        if not idx.size:
+            break
+        factor = np.clip(np.cbrt(rounding[idx] / (2 * np.maximum(truncation[idx], 1e-300))), 2, 1000)
+        h = np.minimum(st.h[idx] * factor, cap[idx])
+        bigger = _Stencil.evaluate(evaluate, leaf, orig, idx, h, st.offsets)
+        n2, e2 = bigger.richardson(noise)
+        # A kink at x too small for the fourth difference to show (jump·2h below 1.5·√70·noise) still shifts a
+        # central difference by up to half the jump: on a larger step that allowance must be paid explicitly.
+        e2 = e2 + 1.5 * math.sqrt(70) * noise / (4 * bigger.h)
+        smooth = np.abs(bigger.fourth_differences(f0)) <= 1.5 * math.sqrt(70) * noise
+        keep = np.isfinite(n2) & (e2 < error[idx]) & _agree(n2, e2, numeric[idx], error[idx]) & smooth
+        take = idx[keep]
+        st.h[take], st.values[take] = bigger.h[keep], bigger.values[keep]
+        numeric[take], error[take] = n2[keep], e2[keep]
+        enlarged[take] = True
+    return enlarged, before
 
 
 def _agree(u: np.ndarray, u_err: np.ndarray, v: np.ndarray, v_err: np.ndarray) -> np.ndarray:

@@ -320,3 +320,25 @@ def test_bad_arguments_get_a_clear_error(args, kwargs, exc, fragment):
         check_gradient(*args, **kwargs)
     assert isinstance(info.value, GradcheckError)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sigma_prime_missing_only_in_the_first_layer_of_a_15_layer_sigmoid_network_fails(seed):
+    # True first-layer gradients here are ~1e-12, far below any fixed absolute tolerance; the checker grows the
+    # step until the derivative stands out of the rounding noise.
+    net, X, Y = problem("sigmoid", "sigmoid", "cross_entropy", sizes=(4,) + (6,) * 14 + (1,), seed=seed)
+    loss, grad = net.as_functions(X, Y)
+
+    def first_layer_without_sigma_prime(params):
+        n = net.replace(**params)
+        bp = n.backprop(X, Y)
+        delta = bp.deltas[1] @ n.weights[1]
+        out = grad(params)
+        out["weights"][0], out["biases"][0] = delta.T @ X / len(X), delta.mean(axis=0)
+        return out
+
+    assert np.abs(grad(net.params)["weights"][0]).max() < 1e-9
+    assert check_gradient(loss, grad, net.params).ok
+    bad = check_gradient(loss, first_layer_without_sigma_prime, net.params)
+    assert "x['weights'][0]" in [leaf.path for leaf in bad.failures]
+    assert all(leaf.path.endswith("[0]") for leaf in bad.failures)
