@@ -5,8 +5,10 @@ The reference network and its backprop live in :mod:`gradcheck.nn`; the finite-d
 on demand so that importing gradcheck stays cheap.
 """
 
+from gradcheck.check import assert_gradient, check_gradient
 from gradcheck.errors import GradcheckError, GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.nn import Backprop, Network, backprop
+from gradcheck.report import GradientReport, LeafReport
 
 __version__ = "0.1.0"
 
@@ -14,9 +16,13 @@ __all__ = [
     "Backprop",
     "GradcheckError",
     "GradientMismatch",
+    "GradientReport",
     "InvalidArgument",
     "InvalidType",
+    "LeafReport",
     "Network",
     "__version__",
+    "assert_gradient",
     "backprop",
+    "check_gradient",
 ]

@@ -54,3 +54,18 @@ def test_help_describes_the_command(capsys):
         main(["--help"])
     assert info.value.code == 0
     assert "finite differences" in capsys.readouterr().out
+
+
+def test_the_public_contract_is_importable_from_the_package():
+    import gradcheck
+
+    for name in ("Network", "backprop", "check_gradient", "assert_gradient", "GradientMismatch", "GradientReport",
+                 "GradcheckError"):
+        assert name in gradcheck.__all__ and hasattr(gradcheck, name)
+    assert issubclass(gradcheck.GradientMismatch, AssertionError)
+
+
+def test_importing_gradcheck_does_not_import_hypothesis():
+    code = "import sys, gradcheck; print('hypothesis' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
