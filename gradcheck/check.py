@@ -8,11 +8,11 @@ RMS of the leaf), or 1 for an all-zero leaf), four evaluations give two central 
     error   = |D(h) − D(2h)| / 3 + 1.5·noise / h                 D(h)'s truncation error (a bound for the
                                                                  extrapolated value) plus the worst rounding
 
-``noise`` bounds the rounding error of one evaluation of f. It is measured, not assumed, on two scales: nine
-evaluations a few dozen ulps apart along a fixed direction (Moré & Wild's ECnoise), and the fourth differences
-f(x+2h) − 4f(x+h) + 6f(x) − 4f(x−h) + f(x−2h) of all elements, in which the smooth part of f has vanished but the
-rounding (and the quantisation of intermediate results) has not. Each gives a standard deviation σ;
-noise = max(4σ, eps·|f(x)|).
+``noise`` bounds the rounding error of one evaluation of f. It is measured, not assumed: f is evaluated at nine
+points along a fixed direction (Moré & Wild's ECnoise), and the 3rd and 4th differences of those values, in which
+the smooth part of f has vanished but its rounding has not, give its standard deviation σ. The spacing starts at 64
+ulps and grows 8× at a time, up to the step, until f takes several distinct values, so that a function whose
+intermediate results are rounded more coarsely than its value still shows its noise; noise = max(4σ, eps·|f(x)|).
 
 Where rounding swamps a small derivative (error over 1% of it, mostly the noise/h term), the step grows towards
 the one that balances truncation and rounding, up to a tenth of the element's scale; the larger-step estimate is kept
@@ -121,9 +121,8 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol:
     for leaf, orig in zip(leaves, pristine):
         leaf[...] = orig
 
-    # All central differences first: their fourth differences feed the noise estimate that every error uses.
     stencils = [_Stencil.central(evaluate, leaf, orig, step) for leaf, orig in zip(leaves, pristine)]
-    noise = _estimate_noise(evaluate, leaves, pristine, f0, eps, stencils)
+    noise = _estimate_noise(evaluate, leaves, pristine, f0, eps)
     reports = []
     for path, leaf, orig, a, st in zip(paths, leaves, pristine, analytic, stencils):
         numeric, error, tolerance, kink = _judge(evaluate, leaf, orig, a, f0, noise, rtol, atol, st)
@@ -331,31 +330,32 @@ def _tolerance(a: np.ndarray, numeric: np.ndarray, error: np.ndarray, rtol: floa
 
 
 def _estimate_noise(evaluate: Callable[[], float], leaves: list[np.ndarray], pristine: list[np.ndarray], f0: float,
-                    eps: float, stencils: list[_Stencil], points: int = 9) -> float:
+                    eps: float, points: int = 9) -> float:
     """A bound on the rounding error of one evaluation of func near x (see the module docstring)."""
     rng = np.random.Generator(np.random.PCG64(20240601))  # a fixed direction: the estimate is reproducible
     directions = [rng.choice([-1.0, 1.0], size=leaf.shape) * _scale(orig) for leaf, orig in zip(leaves, pristine)]
-    values = [f0]
-    for t in range(1, points):
-        for leaf, orig, d in zip(leaves, pristine, directions):
-            leaf[...] = orig + (t * 64 * np.finfo(leaf.dtype).eps) * d
-        values.append(evaluate())
+    tiny = min(float(np.finfo(leaf.dtype).eps) for leaf in leaves)
+    sigma = 0.0
+    # Spacings from 64 ulps up to the finite-difference step: the first at which f takes several distinct values
+    # shows its rounding, including the quantisation of intermediate results that a smaller spacing cannot see.
+    spacing = 64 * tiny
+    while spacing <= eps ** (1 / 3):
+        values = [f0]
+        for t in range(1, points):
+            for leaf, orig, d in zip(leaves, pristine, directions):
+                leaf[...] = orig + (t * spacing) * d
+            values.append(evaluate())
+        f = np.array(values)
+        if not np.isfinite(f).all():
+            break
+        sigma = max(math.sqrt(math.factorial(k) ** 2 / math.factorial(2 * k) * float(np.mean(np.diff(f, n=k) ** 2)))
+                    for k in (3, 4))
+        if len(np.unique(f)) >= points // 2:
+            break
+        spacing *= 8
     for leaf, orig in zip(leaves, pristine):
         leaf[...] = orig
-    sigmas = [0.0]
-    f = np.array(values)
-    if np.isfinite(f).all():
-        for k in (3, 4):
-            diffs = np.diff(f, n=k)
-            gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
-            sigmas.append(math.sqrt(gamma * float(np.mean(diffs * diffs))))
-    # Fourth differences on the scale of the steps, over the elements whose perturbation changed f at all; the
-    # median ignores the few that straddle a kink. Var(δ⁴) = 70σ², and the median of |N(0, 1)| is 0.6745.
-    d4 = np.concatenate([st.fourth_differences(f0)[(st.values != f0).any(axis=1)] for st in stencils])
-    d4 = d4[np.isfinite(d4)]
-    if d4.size >= 8:  # fewer, and one kink could be the median
-        sigmas.append(float(np.median(np.abs(d4))) / (0.6745 * math.sqrt(70)))
-    return max(4 * max(sigmas), eps * abs(f0), np.finfo(np.float64).tiny)
+    return max(4 * sigma, eps * abs(f0), np.finfo(np.float64).tiny)
 
 
 # -- invariants ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,210 @@
+"""Hypothesis strategies for networks, data and the arrays users' own gradients take.
+
+Every parameter is drawn through Hypothesis, never from a hidden generator, so a failing example shrinks: to fewer
+layers, narrower layers, a smaller batch and simpler numbers. Arguments are checked when a strategy is built, with
+messages that say how to fix them.
+
+>>> from hypothesis import given
+>>> @given(problems(activations=["tanh"], costs=["cross_entropy"]))
+... def test_backprop(problem):
+...     net, X, Y = problem            # X (batch, sizes[0]), Y (batch, sizes[-1]) valid for net.cost
+...     assert_gradient(*net.as_functions(X, Y), net.params)
+
+Importing this module registers :func:`networks` for ``st.from_type(Network)``; the package's ``hypothesis``
+entry point does the same as soon as Hypothesis is imported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gradcheck.activations import HIDDEN, OUTPUTS
+from gradcheck.costs import COSTS
+from gradcheck.errors import InvalidArgument, InvalidType
+from gradcheck.nn import Network
+
+KINKED = ("relu", "leaky_relu")  # activations whose derivative jumps at z = 0
+
+__all__ = ["architectures", "float_arrays", "networks", "problems", "pytrees"]
+
+
+def architectures(*, min_layers: int = 1, max_layers: int = 4, min_width: int = 1,
+                  max_width: int = 8) -> st.SearchStrategy[list[int]]:
+    """Layer sizes ``[n_in, n_1, …, n_L]`` with L weighted layers, ``min_layers ≤ L ≤ max_layers``; shrinks towards
+    one layer of width ``min_width``."""
+    _check_range("min_layers", min_layers, "max_layers", max_layers, lowest=1)
+    _check_range("min_width", min_width, "max_width", max_width, lowest=1)
+    return st.lists(st.integers(min_width, max_width), min_size=min_layers + 1, max_size=max_layers + 1)
+
+
+def networks(*, architectures: st.SearchStrategy[list[int]] | None = None,
+             activations: Sequence[str] = tuple(HIDDEN), outputs: Sequence[str] = tuple(OUTPUTS),
+             costs: Sequence[str] = tuple(COSTS), dtypes: Sequence[Any] = ("float64", "float32"),
+             weight_scale: float = 1.0, l2: Sequence[float] = (0.0, 0.1)) -> st.SearchStrategy[Network]:
+    """:class:`~gradcheck.nn.Network` objects whose output and cost fit together.
+
+    Weights are uniform with the variance of network2's N(0, 1/n_in) initialisation times ``weight_scale``² (so
+    ``weight_scale=5`` saturates sigmoid units), biases with variance ``weight_scale``²; they shrink towards 0.
+    ``l2`` lists the regularisation strengths to choose from.
+    """
+    arch = globals()["architectures"]() if architectures is None else architectures
+    if not isinstance(arch, st.SearchStrategy):
+        raise InvalidType(f"architectures={arch!r}; pass a strategy such as architectures(max_layers=3)")
+    activations = _check_names("activations", activations, HIDDEN)
+    outputs = _check_names("outputs", outputs, OUTPUTS)
+    costs = _check_names("costs", costs, COSTS)
+    heads = [(o, c) for c in costs for o in outputs if o in COSTS[c].outputs]
+    if not heads:
+        raise InvalidArgument(f"no cost in costs={list(costs)} fits an output in outputs={list(outputs)}: "
+                              "cross_entropy needs 'sigmoid', log_likelihood needs 'softmax', quadratic takes any")
+    dtypes = [_check_dtype(d) for d in _non_empty("dtypes", dtypes)]
+    if not (isinstance(weight_scale, (int, float)) and math.isfinite(weight_scale) and weight_scale > 0):
+        raise InvalidArgument(f"weight_scale={weight_scale!r}; it must be a positive finite number (1 is network2's "
+                              "initialisation)")
+    l2 = _non_empty("l2", l2)
+    if any(not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0) for v in l2):
+        raise InvalidArgument(f"l2={list(l2)!r}; every strength must be a finite number >= 0")
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Network:
+        sizes = draw(arch)
+        activation = draw(st.sampled_from(activations))
+        output, cost = draw(st.sampled_from(heads))
+        dtype = draw(st.sampled_from(dtypes))
+        strength = draw(st.sampled_from(l2))
+        unit = _uniform(dtype)
+        # Uniform on [−1, 1] has variance 1/3: scale by √3 to match a normal of the same variance.
+        weights = [draw(hnp.arrays(dtype, (n, m), elements=unit)) * (weight_scale * math.sqrt(3 / m))
+                   for m, n in zip(sizes[:-1], sizes[1:])]
+        biases = [draw(hnp.arrays(dtype, (n,), elements=unit)) * (weight_scale * math.sqrt(3)) for n in sizes[1:]]
+        return Network(sizes, activation=activation, output=output, cost=cost, l2=strength, dtype=dtype,
+                       weights=weights, biases=biases)
+
+    return build()
+
+
+def problems(*, min_batch: int = 1, max_batch: int = 6, input_scale: float = 2.0, kink_margin: float | None = None,
+             **network_options: Any) -> st.SearchStrategy[tuple[Network, np.ndarray, np.ndarray]]:
+    """``(net, X, Y)``: a network from :func:`networks` (``network_options`` go there) with a batch of inputs
+    X (batch, n_in) in [−input_scale, input_scale] and targets Y (batch, n_out) valid for its cost: one-hot for
+    log_likelihood, in [0, 1] for cross_entropy, in [−1, 1] for quadratic.
+
+    ``kink_margin`` keeps every hidden pre-activation of a ReLU or leaky-ReLU network at least that far from 0, so
+    that finite differences never straddle a kink.
+    """
+    _check_range("min_batch", min_batch, "max_batch", max_batch, lowest=1)
+    if not (isinstance(input_scale, (int, float)) and math.isfinite(input_scale) and input_scale > 0):
+        raise InvalidArgument(f"input_scale={input_scale!r}; it must be a positive finite number")
+    if kink_margin is not None and not (isinstance(kink_margin, (int, float)) and 0 <= kink_margin < 1):
+        raise InvalidArgument(f"kink_margin={kink_margin!r}; use a small non-negative distance such as 1e-3, or None")
+    nets = networks(**network_options)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[Network, np.ndarray, np.ndarray]:
+        net = draw(nets)
+        batch = draw(st.integers(min_batch, max_batch))
+        n_in, n_out = net.sizes[0], net.sizes[-1]
+        unit = _uniform(net.dtype)
+        X = draw(hnp.arrays(net.dtype, (batch, n_in), elements=unit)) * net.dtype.type(input_scale)
+        if net.cost == "log_likelihood":
+            labels = draw(st.lists(st.integers(0, n_out - 1), min_size=batch, max_size=batch))
+            Y = np.eye(n_out, dtype=net.dtype)[labels]
+        elif net.cost == "cross_entropy":
+            Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=_uniform(net.dtype, 0.0, 1.0)))
+        else:
+            Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=unit))
+        if kink_margin and net.activation in KINKED and net.num_layers > 1:
+            zs = net.backprop(X, Y).zs[:-1]
+            assume(all(np.abs(z).min() >= kink_margin for z in zs))
+        return net, X, Y
+
+    return build()
+
+
+def float_arrays(shape: int | tuple[int, ...], *, dtype: Any = "float64", scale: float = 1.0,
+                 avoid: Sequence[float] = (), margin: float = 0.0) -> st.SearchStrategy[np.ndarray]:
+    """Arrays of ``shape`` with finite, well-scaled entries in [−scale, scale] (no subnormals), each at least
+    ``margin`` away from every point in ``avoid`` (for example ``avoid=(0.0,)`` for a ReLU's kink)."""
+    dt = _check_dtype(dtype)
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise InvalidArgument(f"scale={scale!r}; it must be a positive finite number")
+    if margin < 0 or (avoid and margin * 2 >= scale):
+        raise InvalidArgument(f"margin={margin!r} with scale={scale!r}: the margin must be >= 0 and leave room in "
+                              "[−scale, scale]; lower it or raise scale")
+    elements = _uniform(dt, -scale, scale)
+    if avoid and margin:
+        points = [float(p) for p in avoid]
+        elements = elements.filter(lambda v: all(abs(v - p) >= margin for p in points))
+    return hnp.arrays(dt, shape, elements=elements)
+
+
+def pytrees(structure: Any, **array_options: Any) -> st.SearchStrategy[Any]:
+    """A pytree shaped like ``structure``: dicts, lists and tuples are kept, and every shape (an int or a tuple of
+    ints) becomes an array from :func:`float_arrays` with ``array_options``.
+
+    >>> pytrees({"W": (3, 2), "b": [(3,), ()]})          # {'W': (3, 2) array, 'b': [(3,) array, 0-d array]}
+    """
+    if isinstance(structure, int) or (isinstance(structure, tuple) and all(isinstance(s, int) for s in structure)):
+        return float_arrays(structure, **array_options)
+    if isinstance(structure, dict):
+        return st.fixed_dictionaries({k: pytrees(v, **array_options) for k, v in structure.items()})
+    if isinstance(structure, (list, tuple)):
+        parts = [pytrees(v, **array_options) for v in structure]
+        return st.tuples(*parts).map(type(structure)) if parts else st.just(type(structure)())
+    raise InvalidType(f"structure contains {structure!r}; use dicts, lists and tuples of shapes such as (3, 2)")
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+def _uniform(dtype: np.dtype, lo: float = -1.0, hi: float = 1.0) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, width=8 * np.dtype(dtype).itemsize, allow_subnormal=False)
+
+
+def _check_range(lo_name: str, lo: Any, hi_name: str, hi: Any, lowest: int) -> None:
+    for name, value in ((lo_name, lo), (hi_name, hi)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidType(f"{name}={value!r}; it must be an integer")
+        if value < lowest:
+            raise InvalidArgument(f"{name}={value}; it must be at least {lowest}")
+    if lo > hi:
+        raise InvalidArgument(f"{lo_name}={lo} > {hi_name}={hi}; raise {hi_name} or lower {lo_name}")
+
+
+def _check_names(arg: str, names: Sequence[str], table: dict[str, Any]) -> list[str]:
+    names = _non_empty(arg, names)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise InvalidArgument(f"{arg} contains {unknown!r}; choose from {sorted(table)}")
+    return list(names)
+
+
+def _non_empty(arg: str, values: Any) -> list[Any]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise InvalidType(f"{arg}={values!r}; pass a list, e.g. {arg}=[...]")
+    if not values:
+        raise InvalidArgument(f"{arg} is empty; give at least one choice")
+    return list(values)
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise InvalidType(f"dtype {dtype!r} is not supported; use 'float64' or 'float32'")
+    return dt
+
+
+def _hypothesis_setup_hook() -> None:
+    """Called by Hypothesis through the package's entry point: make ``st.from_type(Network)`` work."""
+    st.register_type_strategy(Network, networks())
+
+
+_hypothesis_setup_hook()
