@@ -81,9 +81,10 @@ def networks(*, architectures: st.SearchStrategy[list[int]] | None = None,
         strength = draw(st.sampled_from(l2))
         unit = _uniform(dtype)
         # Uniform on [−1, 1] has variance 1/3: scale by √3 to match a normal of the same variance.
-        weights = [draw(hnp.arrays(dtype, (n, m), elements=unit)) * (weight_scale * math.sqrt(3 / m))
+        weights = [_scaled(draw(hnp.arrays(dtype, (n, m), elements=unit)), weight_scale * math.sqrt(3 / m))
                    for m, n in zip(sizes[:-1], sizes[1:])]
-        biases = [draw(hnp.arrays(dtype, (n,), elements=unit)) * (weight_scale * math.sqrt(3)) for n in sizes[1:]]
+        biases = [_scaled(draw(hnp.arrays(dtype, (n,), elements=unit)), weight_scale * math.sqrt(3))
+                  for n in sizes[1:]]
         return Network(sizes, activation=activation, output=output, cost=cost, l2=strength, dtype=dtype,
                        weights=weights, biases=biases)
 
@@ -112,7 +113,7 @@ def problems(*, min_batch: int = 1, max_batch: int = 6, input_scale: float = 2.0
         batch = draw(st.integers(min_batch, max_batch))
         n_in, n_out = net.sizes[0], net.sizes[-1]
         unit = _uniform(net.dtype)
-        X = draw(hnp.arrays(net.dtype, (batch, n_in), elements=unit)) * net.dtype.type(input_scale)
+        X = _scaled(draw(hnp.arrays(net.dtype, (batch, n_in), elements=unit)), input_scale)
         if net.cost == "log_likelihood":
             labels = draw(st.lists(st.integers(0, n_out - 1), min_size=batch, max_size=batch))
             Y = np.eye(n_out, dtype=net.dtype)[labels]
@@ -164,6 +165,11 @@ def pytrees(structure: Any, **array_options: Any) -> st.SearchStrategy[Any]:
 # -- helpers -------------------------------------------------------------------------------------------------------
 def _uniform(dtype: np.dtype, lo: float = -1.0, hi: float = 1.0) -> st.SearchStrategy[float]:
     return st.floats(lo, hi, width=8 * np.dtype(dtype).itemsize, allow_subnormal=False)
+
+
+def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
+    with np.errstate(under="ignore"):  # Hypothesis likes the smallest normal numbers; flushing them to 0 is fine
+        return a * a.dtype.type(factor)
 
 
 def _check_range(lo_name: str, lo: Any, hi_name: str, hi: Any, lowest: int) -> None:
