@@ -12,7 +12,8 @@ RMS of the leaf), or 1 for an all-zero leaf), four evaluations give two central 
 points along a fixed direction (Moré & Wild's ECnoise), and the 3rd and 4th differences of those values, in which
 the smooth part of f has vanished but its rounding has not, give its standard deviation σ. The spacing starts at 64
 ulps and grows 8× at a time, up to the step, until f takes several distinct values, so that a function whose
-intermediate results are rounded more coarsely than its value still shows its noise; noise = max(4σ, eps·|f(x)|).
+intermediate results are rounded more coarsely than its value still shows its noise; noise = max(4σ, eps·|f(x)|),
+and for each element at least eps times the largest |f| in its stencil.
 
 Where rounding swamps a small derivative (error over 1% of it, mostly the noise/h term), the step grows towards
 the one that balances truncation and rounding, up to a tenth of the element's scale; the larger-step estimate is kept
@@ -125,7 +126,7 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol:
     noise = _estimate_noise(evaluate, leaves, pristine, f0, eps)
     reports = []
     for path, leaf, orig, a, st in zip(paths, leaves, pristine, analytic, stencils):
-        numeric, error, tolerance, kink = _judge(evaluate, leaf, orig, a, f0, noise, rtol, atol, st)
+        numeric, error, tolerance, kink = _judge(evaluate, leaf, orig, a, f0, noise, eps, rtol, atol, st)
         reports.append(LeafReport(path, a, numeric, error, tolerance, st.h.reshape(leaf.shape), kink))
     _note_mutation(problems, leaves, pristine, paths, f"{name}(x) while x was perturbed")
     return GradientReport(leaves=reports, rtol=rtol, atol=atol, noise=noise, value=f0, func_name=name, calls=calls,
@@ -173,7 +174,7 @@ class _Stencil:
             flat[i] = base[i]
         return cls(h, offsets, values)
 
-    def richardson(self, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    def richardson(self, noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Central: numeric and error as in the module docstring."""
         fp, fm, fp2, fm2 = self.values.T
         d1 = (fp - fm) / (2 * self.h)
@@ -196,7 +197,7 @@ def _scale(x: np.ndarray) -> np.ndarray:
 
 
 def _one_sided(f0: float, f1: np.ndarray, f2: np.ndarray, f4: np.ndarray, h: np.ndarray,
-               noise: float) -> tuple[np.ndarray, np.ndarray]:
+               noise: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Second-order one-sided differences at steps h and 2h (h < 0 for the left side), Richardson-extrapolated.
 
     S(h) = (−3f(x) + 4f(x+h) − f(x+2h)) / 2h has error c·h² + rounding ≤ 4·noise/|h|; S(2h) uses x, x+2h, x+4h.
@@ -210,7 +211,7 @@ def _one_sided(f0: float, f1: np.ndarray, f2: np.ndarray, f4: np.ndarray, h: np.
 
 
 def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, analytic: np.ndarray, f0: float,
-           noise: float, rtol: float, atol: float, st: _Stencil) -> tuple[np.ndarray, ...]:
+           noise_at_x: float, eps: float, rtol: float, atol: float, st: _Stencil) -> tuple[np.ndarray, ...]:
     """Numeric derivative, error, tolerance and kink mask for one leaf (see the module docstring)."""
     a = analytic.reshape(-1).astype(np.float64)
     # f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): shrink the step by 8,
@@ -221,8 +222,10 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
             break
         smaller = _Stencil.evaluate(evaluate, leaf, orig, broken, st.h[broken] / 8, st.offsets)
         st.h[broken], st.values[broken] = smaller.h, smaller.values
+    # Rounding of f is at least one ulp of the largest value the element's stencil saw.
+    noise = np.maximum(noise_at_x, eps * np.abs(st.values).max(axis=1))
     numeric, error = st.richardson(noise)
-    enlarged, before = _enlarge_steps(evaluate, leaf, orig, a, f0, noise, st, numeric, error)
+    enlarged, before = _enlarge_steps(evaluate, leaf, orig, a, f0, noise, eps, st, numeric, error)
     tolerance = _tolerance(a, numeric, error, rtol, atol)
     kink = np.zeros(a.size, dtype=bool)
     # Failing elements, and passing ones whose error estimate is a quarter of their size or more (a kink inside
@@ -233,10 +236,11 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
         fp, fm, fp2, fm2 = st.values[redo].T
         h = st.h[redo]
         far = _Stencil.evaluate(evaluate, leaf, orig, redo, h, np.array([4.0, -4.0])).values
-        right, right_err = _one_sided(f0, fp, fp2, far[:, 0], h, noise)
-        left, left_err = _one_sided(f0, fm, fm2, far[:, 1], -h, noise)
         near = _Stencil.evaluate(evaluate, leaf, orig, redo, h / 8, st.offsets)
-        fine, fine_err = near.richardson(noise)
+        noise_r = np.maximum(noise[redo], eps * np.fmax(np.abs(far).max(axis=1), np.abs(near.values).max(axis=1)))
+        right, right_err = _one_sided(f0, fp, fp2, far[:, 0], h, noise_r)
+        left, left_err = _one_sided(f0, fm, fm2, far[:, 1], -h, noise_r)
+        fine, fine_err = near.richardson(noise_r)
         ar, c, ce = a[redo], numeric[redo], error[redo]
         # f not finite on one side of x (a domain boundary): the finite side's derivative is the numeric value.
         one_side = np.isnan(c) & (np.isfinite(left) != np.isfinite(right))
@@ -253,7 +257,7 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
         # order jump·h (each alone is blind at one d), while rounding keeps both near √70·σ = √70·noise/4.
         d4_h = fp2 - 4 * fp + 6 * f0 - 4 * fm + fm2
         d4_2h = far[:, 0] - 4 * fp2 + 6 * f0 - 4 * fm2 + far[:, 1]
-        smooth = np.fmax(np.abs(d4_h), np.abs(d4_2h)) <= 1.5 * math.sqrt(70) * noise
+        smooth = np.fmax(np.abs(d4_h), np.abs(d4_2h)) <= 1.5 * math.sqrt(70) * noise_r
         for i, (u, ue) in enumerate(estimates):
             for v, ve in estimates[i + 1:]:
                 smooth &= _agree(u, ue, v, ve)
@@ -285,7 +289,7 @@ def _judge(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, an
 
 
 def _enlarge_steps(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, a: np.ndarray, f0: float,
-                   noise: float, st: _Stencil, numeric: np.ndarray, error: np.ndarray, rounds: int = 2) -> None:
+                   noise: np.ndarray, eps: float, st: _Stencil, numeric: np.ndarray, error: np.ndarray, rounds: int = 2) -> None:
     """Larger steps where rounding swamps a small derivative (in place).
 
     An element whose error estimate is over 1% of its size and mostly rounding (f barely changes along it, as for
@@ -308,14 +312,16 @@ def _enlarge_steps(evaluate: Callable[[], float], leaf: np.ndarray, orig: np.nda
         factor = np.clip(np.cbrt(rounding[idx] / (2 * np.maximum(truncation[idx], 1e-300))), 2, 1000)
         h = np.minimum(st.h[idx] * factor, cap[idx])
         bigger = _Stencil.evaluate(evaluate, leaf, orig, idx, h, st.offsets)
-        n2, e2 = bigger.richardson(noise)
+        noise2 = np.maximum(noise[idx], eps * np.abs(bigger.values).max(axis=1))
+        n2, e2 = bigger.richardson(noise2)
         # A kink at x too small for the fourth difference to show (jump·2h below 1.5·√70·noise) still shifts a
         # central difference by up to half the jump: on a larger step that allowance must be paid explicitly.
-        e2 = e2 + 1.5 * math.sqrt(70) * noise / (4 * bigger.h)
-        smooth = np.abs(bigger.fourth_differences(f0)) <= 1.5 * math.sqrt(70) * noise
+        e2 = e2 + 1.5 * math.sqrt(70) * noise2 / (4 * bigger.h)
+        smooth = np.abs(bigger.fourth_differences(f0)) <= 1.5 * math.sqrt(70) * noise2
         keep = np.isfinite(n2) & (e2 < error[idx]) & _agree(n2, e2, numeric[idx], error[idx]) & smooth
         take = idx[keep]
         st.h[take], st.values[take] = bigger.h[keep], bigger.values[keep]
+        noise[take] = noise2[keep]
         numeric[take], error[take] = n2[keep], e2[keep]
         enlarged[take] = True
     return enlarged, before
