@@ -147,7 +147,8 @@ class Network:
             zs, activations = self._forward(X)
             cost = float(np.mean(self._cost.fn(zs[-1], activations[-1], Y)))
         if self.l2:
-            cost += 0.5 * self.l2 / len(X) * sum(float(np.vdot(w, w)) for w in self.weights)
+            # in float64 even for a float32 network: Σw² of small float32 weights would underflow
+            cost += 0.5 * self.l2 / len(X) * sum(float(np.vdot(w, w.astype(np.float64))) for w in self.weights)
         return cost
 
     def backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:

@@ -119,7 +119,7 @@ def _index(i: tuple[int, ...]) -> str:
 
 
 RULE = ("|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element; error = "
-        "|D(h) − D(2h)|/3 + 1.5·noise/h, where D is the central difference and noise bounds func's rounding error")
+        "|D(h) − D(2h)| + 1.5·noise/h, where D is the central difference and noise bounds func's rounding error")
 
 
 @dataclass(frozen=True, eq=False)
