@@ -89,8 +89,11 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
         return _check(func, grad, x, rtol, atol, step, caller)
 
 
+Bulk = Callable[[int, np.ndarray, np.ndarray], np.ndarray]  # (leaf, flat indices, steps) -> f at x + step·e
+
+
 def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol: float | None, atol: float,
-           step: float | None, caller: dict[str, str]) -> GradientReport:
+           step: float | None, caller: dict[str, str], bulk: Bulk | None = None) -> GradientReport:
     paths, leaves, treedef = float_leaves(x)
     pristine = [leaf.copy() for leaf in leaves]
     work = treedef.unflatten(leaves)   # func and grad see these arrays; the check perturbs them in place
@@ -126,7 +129,9 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol:
     for leaf, orig in zip(leaves, pristine):
         leaf[...] = orig
 
-    stencils = [_Stencil.central(evaluate, leaf, orig, step) for leaf, orig in zip(leaves, pristine)]
+    stencils = [_Stencil.central(evaluate, leaf, orig, step,
+                                 None if bulk is None else (lambda idx, d, k=k: bulk(k, idx, d)))
+                for k, (leaf, orig) in enumerate(zip(leaves, pristine))]
     noise = _estimate_noise(evaluate, leaves, pristine, f0, eps)
     reports = []
     for path, leaf, orig, a, st in zip(paths, leaves, pristine, analytic, stencils):
@@ -154,8 +159,8 @@ class _Stencil:
         self.h, self.offsets, self.values = h, offsets, values
 
     @classmethod
-    def central(cls, evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray,
-                step: float | None) -> _Stencil:
+    def central(cls, evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, step: float | None,
+                bulk: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> _Stencil:
         base = orig.reshape(-1).astype(np.float64)
         if step is None:
             h = np.finfo(leaf.dtype).eps ** (1 / 3) * _scale(orig).reshape(-1)
@@ -163,7 +168,15 @@ class _Stencil:
             h = np.full(base.shape, float(step))
         # Round x + h to the leaf's dtype and divide by the step that rounding leaves.
         h = (base + h).astype(leaf.dtype).astype(np.float64) - base
-        return cls.evaluate(evaluate, leaf, orig, np.arange(base.size), h, np.array([1.0, -1.0, 2.0, -2.0]))
+        offsets = np.array([1.0, -1.0, 2.0, -2.0])
+        if bulk is None:
+            return cls.evaluate(evaluate, leaf, orig, np.arange(base.size), h, offsets)
+        # Many perturbations at once (check_network): steps as rounded to the dtype, one call per offset.
+        values = np.empty((base.size, len(offsets)))
+        for k, o in enumerate(offsets):
+            taken = (base + o * h).astype(leaf.dtype).astype(np.float64) - base
+            values[:, k] = bulk(np.arange(base.size), taken)
+        return cls(h, offsets, values)
 
     @classmethod
     def evaluate(cls, evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, idx: np.ndarray,
