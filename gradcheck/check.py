@@ -14,9 +14,9 @@ Richardson's h² assumption fails and the extrapolated value keeps 2/3 of |D(h) 
 ``noise`` bounds the rounding error of one evaluation of f. It is measured, not assumed: f is evaluated at nine
 points along a fixed direction (Moré & Wild's ECnoise), and the 3rd and 4th differences of those values, in which
 the smooth part of f has vanished but its rounding has not, give its standard deviation σ. The spacing starts at 64
-ulps and grows 8× at a time, up to the step, until f takes several distinct values, so that a function whose
-intermediate results are rounded more coarsely than its value still shows its noise; noise = max(4σ, eps·|f(x)|),
-and for each element at least eps times the largest |f| in its stencil.
+ulps and grows 64× at a time (at most four spacings, one in fast mode, never beyond the step) until f takes several
+distinct values, so that a function whose intermediate results are rounded more coarsely than its value still
+shows its noise; noise = max(4σ, eps·|f(x)|), and for each element at least eps times the largest |f| in its stencil.
 
 Where rounding swamps a small derivative (error over 1% of it, mostly the noise/h term), the step grows towards
 the one that balances truncation and rounding, up to a tenth of the element's scale; the larger-step estimate is kept
@@ -52,11 +52,12 @@ import numpy as np
 
 from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.pytree import float_leaves, match_structure
-from gradcheck.report import GradientReport, LeafReport
+from gradcheck.report import GradientReport, LeafReport, Probe
 
 
 def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, *, rtol: float | None = None,
-                   atol: float = 0.0, step: float | None = None) -> GradientReport:
+                   atol: float = 0.0, step: float | None = None, mode: str = "full",
+                   rng: np.random.Generator | None = None, probes: int = 2) -> GradientReport:
     """Compare ``grad(x)`` with central differences of ``func`` at ``x``, element by element.
 
     >>> f = lambda p: float(np.sum(p["w"] ** 3))
@@ -71,6 +72,11 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
 
     Besides values it checks that neither func nor grad changes x and that grad gives the same answer twice. The
     returned :class:`GradientReport` says which element is worst and by how much; it never passes a nan or inf.
+
+    ``mode="fast"`` (with ``rng=np.random.default_rng(seed)``) compares derivatives along ``probes`` random
+    directions u with random signs (Rademacher, scaled by each element's scale) instead of every element: about
+    10 + 4·probes calls of func. A direction that fails is narrowed to one element by halving the set of elements
+    it moves (4·log₂ n more calls), and that element is then checked as in full mode.
     """
     if not callable(func) or not callable(grad):
         bad = "func" if not callable(func) else "grad"
@@ -81,19 +87,27 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
         rtol = _non_negative("rtol", rtol)
     if step is not None and not (_is_real(step) and math.isfinite(step) and step > 0):
         raise InvalidArgument(f"step={step!r}; it must be a positive finite number (or None to derive it per element)")
+    if mode not in ("full", "fast"):
+        raise InvalidArgument(f"mode={mode!r}; use 'full' (every element) or 'fast' (random directions)")
+    if mode == "fast" and not isinstance(rng, np.random.Generator):
+        raise InvalidType(f"mode='fast' draws random directions and needs rng=np.random.default_rng(seed), got "
+                          f"rng={rng!r}")
+    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
+        raise InvalidArgument(f"probes={probes!r}; it must be a positive integer (2 is the default)")
 
     # Our own arithmetic may overflow, underflow or meet nan harmlessly (tiny steps, func not finite at a
     # perturbed point: all handled explicitly); func and grad run under the caller's floating-point settings.
     caller = np.geterr()
     with np.errstate(all="ignore"):
-        return _check(func, grad, x, rtol, atol, step, caller)
+        return _check(func, grad, x, rtol, atol, step, caller, fast=(rng, probes) if mode == "fast" else None)
 
 
 Bulk = Callable[[int, np.ndarray, np.ndarray], np.ndarray]  # (leaf, flat indices, steps) -> f at x + step·e
 
 
 def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol: float | None, atol: float,
-           step: float | None, caller: dict[str, str], bulk: Bulk | None = None) -> GradientReport:
+           step: float | None, caller: dict[str, str], bulk: Bulk | None = None,
+           fast: tuple[np.random.Generator, int] | None = None) -> GradientReport:
     paths, leaves, treedef = float_leaves(x)
     pristine = [leaf.copy() for leaf in leaves]
     work = treedef.unflatten(leaves)   # func and grad see these arrays; the check perturbs them in place
@@ -129,6 +143,13 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol:
     for leaf, orig in zip(leaves, pristine):
         leaf[...] = orig
 
+    if fast is not None:
+        noise = _estimate_noise(evaluate, leaves, pristine, f0, eps, rungs=1)
+        reports, probes = _fast(evaluate, leaves, pristine, paths, analytic, f0, noise, eps, rtol, atol, *fast)
+        _note_mutation(problems, leaves, pristine, paths, f"{name}(x) while x was perturbed")
+        seed = getattr(fast[0].bit_generator.seed_seq, "entropy", None)
+        return GradientReport(leaves=reports, rtol=rtol, atol=atol, noise=noise, value=f0, func_name=name,
+                              calls=calls, problems=problems, mode="fast", probes=probes, seed=seed)
     stencils = [_Stencil.central(evaluate, leaf, orig, step,
                                  None if bulk is None else (lambda idx, d, k=k: bulk(k, idx, d)))
                 for k, (leaf, orig) in enumerate(zip(leaves, pristine))]
@@ -370,7 +391,7 @@ def _tolerance(a: np.ndarray, numeric: np.ndarray, error: np.ndarray, rtol: floa
 
 
 def _estimate_noise(evaluate: Callable[[], float], leaves: list[np.ndarray], pristine: list[np.ndarray], f0: float,
-                    eps: float, points: int = 9) -> float:
+                    eps: float, points: int = 9, rungs: int = 4) -> float:
     """A bound on the rounding error of one evaluation of func near x (see the module docstring)."""
     rng = np.random.Generator(np.random.PCG64(20240601))  # a fixed direction: the estimate is reproducible
     directions = [rng.choice([-1.0, 1.0], size=leaf.shape) * _scale(orig) for leaf, orig in zip(leaves, pristine)]
@@ -379,7 +400,9 @@ def _estimate_noise(evaluate: Callable[[], float], leaves: list[np.ndarray], pri
     # Spacings from 64 ulps up to the finite-difference step: the first at which f takes several distinct values
     # shows its rounding, including the quantisation of intermediate results that a smaller spacing cannot see.
     spacing = 64 * tiny
-    while spacing <= eps ** (1 / 3):
+    for _ in range(rungs):
+        if spacing > eps ** (1 / 3):
+            break
         values = [f0]
         for t in range(1, points):
             for leaf, orig, d in zip(leaves, pristine, directions):
@@ -392,10 +415,97 @@ def _estimate_noise(evaluate: Callable[[], float], leaves: list[np.ndarray], pri
                     for k in (3, 4))
         if len(np.unique(f)) >= points // 2:
             break
-        spacing *= 8
+        spacing *= 64
     for leaf, orig in zip(leaves, pristine):
         leaf[...] = orig
     return max(4 * sigma, eps * abs(f0), np.finfo(np.float64).tiny)
+
+
+# -- fast mode -----------------------------------------------------------------------------------------------------
+def _fast(evaluate: Callable[[], float], leaves: list[np.ndarray], pristine: list[np.ndarray], paths: list[str],
+          analytic: list[np.ndarray], f0: float, noise: float, eps: float, rtol: float, atol: float,
+          rng: np.random.Generator, count: int) -> tuple[list[LeafReport], list[Probe]]:
+    """Random-direction checks, and the halving search for the element behind a failing one."""
+    sizes = [leaf.size for leaf in leaves]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    scale = np.concatenate([_scale(orig).reshape(-1) for orig in pristine])
+    g = np.concatenate([a.reshape(-1).astype(np.float64) for a in analytic])
+    t = eps ** (1 / 3)
+
+    def along(u: np.ndarray) -> Probe:
+        """Derivative along u: Richardson differences against ⟨g, d⟩ for the displacements d actually taken."""
+        values, shifts = [], []
+        for o in (1.0, -1.0, 2.0, -2.0):
+            moved = []
+            for leaf, orig, lo, hi in zip(leaves, pristine, starts[:-1], starts[1:]):
+                leaf[...] = (orig.astype(np.float64) + o * t * u[lo:hi].reshape(leaf.shape)).astype(leaf.dtype)
+                moved.append((leaf.astype(np.float64) - orig).reshape(-1))
+            values.append(evaluate())
+            shifts.append(np.concatenate(moved))
+        for leaf, orig in zip(leaves, pristine):
+            leaf[...] = orig
+        v = np.array(values)
+        # residuals of the two central differences against the analytic directional derivative
+        r1 = (v[0] - v[1]) / (2 * t) - g @ (shifts[0] - shifts[1]) / (2 * t)
+        r2 = (v[2] - v[3]) / (4 * t) - g @ (shifts[2] - shifts[3]) / (4 * t)
+        residual = r1 + (r1 - r2) / 3
+        level = max(noise, eps * float(np.abs(v).max()))
+        error = abs(r1 - r2) + 1.5 * level / t
+        gu = g * u
+        # Random signs make per-element errors add like a random walk: six standard deviations of it.
+        tol = 6 * float(np.linalg.norm((atol + rtol * np.abs(g)) * u)) + 4 * eps * float(np.abs(gu).sum()) + error
+        exact = float(gu.sum())
+        return Probe(analytic=exact, numeric=exact + residual if np.isfinite(residual) else float("nan"),
+                     error=error, tolerance=tol)
+
+    probes, suspects = [], []
+    for _ in range(count):
+        u = rng.choice([-1.0, 1.0], size=scale.size) * scale
+        p = along(u)
+        if not p.ok:
+            finer = _shrink_probe(along, u, p)
+            if finer is not None:  # agrees on a step 8× smaller and differs from the first: a kink on the path
+                p = Probe(p.analytic, p.numeric, p.error, p.tolerance, note="kink on the path: " + finer)
+            else:
+                suspects.append(u)
+        probes.append(p)
+    checked = np.zeros(scale.size, dtype=bool)
+    numeric = np.full(scale.size, np.nan)
+    error = np.full(scale.size, np.nan)
+    steps = np.full(scale.size, np.nan)
+    for u in suspects[:1]:
+        members = np.arange(scale.size)
+        while members.size > 1:
+            half = members[: members.size // 2]
+            part = np.zeros_like(u)
+            part[half] = u[half]
+            members = half if not along(part).ok else members[members.size // 2:]
+        i = int(members[0])
+        k = int(np.searchsorted(starts, i, side="right") - 1)
+        leaf, orig = leaves[k], pristine[k]
+        h = np.array([t * scale[i]])
+        local = np.array([i - starts[k]])
+        st = _Stencil.evaluate(evaluate, leaf, orig, local, h, np.array([1.0, -1.0, 2.0, -2.0]))
+        n_i, e_i = st.richardson(np.maximum(noise, eps * np.abs(st.values).max(axis=1)))
+        numeric[i], error[i], steps[i], checked[i] = n_i[0], e_i[0], st.h[0], True
+    reports = []
+    for k, (path, a) in enumerate(zip(paths, analytic)):
+        sl = slice(starts[k], starts[k + 1])
+        a64 = a.reshape(-1).astype(np.float64)
+        tol = _tolerance(a64, numeric[sl], error[sl], rtol, atol)
+        reports.append(LeafReport(path, a, numeric[sl].reshape(a.shape), error[sl].reshape(a.shape),
+                                  tol.reshape(a.shape), steps[sl].reshape(a.shape),
+                                  np.zeros(a.shape, dtype=bool), checked[sl].reshape(a.shape)))
+    return reports, probes
+
+
+def _shrink_probe(along: Callable[[np.ndarray], Probe], u: np.ndarray, coarse: Probe) -> str | None:
+    """Re-probe with a step 8× smaller; return a note if that passes and contradicts the first estimate."""
+    fine = along(u / 8)
+    contradicts = abs(coarse.numeric - 8 * fine.numeric) > coarse.error + 8 * fine.error
+    if fine.ok and contradicts:
+        return f"8x smaller step gives {8 * fine.numeric:.6g}"
+    return None
 
 
 # -- invariants ----------------------------------------------------------------------------------------------------

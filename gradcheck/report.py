@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,7 @@ class LeafReport:
     tolerance: np.ndarray  # atol + rtol·max(|analytic|, |numeric|) + error
     step: np.ndarray       # the step h used for each element
     kink: np.ndarray       # True where f is not differentiable at x and analytic lies between the one-sided slopes
+    checked: np.ndarray | None = None  # fast mode: the elements that were differentiated (None: all of them)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -39,7 +41,8 @@ class LeafReport:
     @property
     def failed(self) -> np.ndarray:
         """Boolean mask of the elements that fail the rule (a nan anywhere fails); kinks are reported apart."""
-        return ~(self.difference <= self.tolerance) & ~self.kink
+        failed = ~(self.difference <= self.tolerance) & ~self.kink
+        return failed if self.checked is None else failed & self.checked
 
     @property
     def ok(self) -> bool:
@@ -53,6 +56,8 @@ class LeafReport:
         r[self.difference == 0] = 0.0
         r[np.isnan(r)] = np.inf
         r[self.kink] = 0.0
+        if self.checked is not None:
+            r[~self.checked] = 0.0
         return r
 
     @property
@@ -82,7 +87,7 @@ class LeafReport:
         """The smallest relative error this check could detect in this leaf: min over elements of
         tolerance / |derivative|. A gradient off by more than this factor everywhere fails."""
         mag = np.maximum(np.abs(self.analytic.astype(np.float64)), np.abs(self.numeric))
-        keep = (mag > 0) & np.isfinite(mag) & ~self.kink
+        keep = (mag > 0) & np.isfinite(mag) & ~self.kink & (True if self.checked is None else self.checked)
         return float(np.min(self.tolerance[keep] / mag[keep])) if keep.any() else float("inf")
 
     def describe_failure(self, func_name: str, rtol: float, atol: float, limit: int = 5) -> str:
@@ -122,6 +127,21 @@ RULE = ("|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + er
         "|D(h) − D(2h)| + 1.5·noise/h, where D is the central difference and noise bounds func's rounding error")
 
 
+@dataclass(frozen=True)
+class Probe:
+    """Fast mode: the derivative along one random direction u, analytic ⟨grad, u⟩ against finite differences."""
+
+    analytic: float
+    numeric: float
+    error: float
+    tolerance: float
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(abs(self.analytic - self.numeric) <= self.tolerance) or self.note.startswith("kink")
+
+
 @dataclass(frozen=True, eq=False)
 class GradientReport:
     """The outcome of :func:`gradcheck.check_gradient`. ``ok`` is the verdict; ``str(report)`` is a table."""
@@ -135,10 +155,13 @@ class GradientReport:
     calls: int            # evaluations of func
     problems: list[str] = field(default_factory=list)  # broken invariants (x mutated, grad not repeatable, …)
     rule: str = RULE
+    mode: str = "full"
+    probes: list[Probe] = field(default_factory=list)  # fast mode
+    seed: Any = None                                   # fast mode: the entropy of the rng that drew the probes
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(leaf.ok for leaf in self.leaves)
+        return not self.problems and all(leaf.ok for leaf in self.leaves) and all(p.ok for p in self.probes)
 
     @property
     def failures(self) -> list[LeafReport]:
@@ -159,6 +182,12 @@ class GradientReport:
         lines = [f"gradient check {verdict}: {bad} of {size} entries differ in {len(self.failures)} of "
                  f"{len(self.leaves)} leaves; worst |difference|/tolerance {self.margin:.3g} (≤ 1 passes)"]
         lines += [f"  problem: {p}" for p in self.problems]
+        if self.mode == "fast":
+            lines.append(f"  fast mode: {len(self.probes)} random directions (seed {self.seed}); a failing direction is "
+                         "narrowed to one element by halving")
+            lines += [f"  direction {i}: ⟨grad, u⟩ {p.analytic:.10g}, numeric {p.numeric:.10g} ± {p.error:.2g}, "
+                      f"tolerance {p.tolerance:.2g}: {'ok' if p.ok else 'FAILED'}{' (' + p.note + ')' if p.note else ''}"
+                      for i, p in enumerate(self.probes)]
         lines.append(f"  rule: {self.rule}")
         lines.append(f"  rtol {self.rtol:.3g}, atol {self.atol:.3g}, noise {self.noise:.3g}, "
                      f"{self.func_name}(x) = {self.value:.6g}, {self.calls} calls")
