@@ -43,6 +43,7 @@ def test_targets_are_valid_for_the_cost(problem):
     assert np.isfinite(net.loss(X, Y))
 
 
+@settings(max_examples=50)  # rejection sampling: a larger budget only spends time on rejected draws
 @given(problems(activations=["relu"], kink_margin=1e-2, architectures=architectures(min_layers=2, max_width=4)))
 def test_kink_margin_keeps_hidden_pre_activations_away_from_zero(problem):
     net, X, Y = problem
