@@ -158,6 +158,7 @@ class GradientReport:
     mode: str = "full"
     probes: list[Probe] = field(default_factory=list)  # fast mode
     seed: Any = None                                   # fast mode: the entropy of the rng that drew the probes
+    notes: list[str] = field(default_factory=list)     # what the check did differently (complex-step fallback, …)
 
     @property
     def ok(self) -> bool:
@@ -182,6 +183,7 @@ class GradientReport:
         lines = [f"gradient check {verdict}: {bad} of {size} entries differ in {len(self.failures)} of "
                  f"{len(self.leaves)} leaves; worst |difference|/tolerance {self.margin:.3g} (≤ 1 passes)"]
         lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  note: {n}" for n in self.notes]
         if self.mode == "fast":
             lines.append(f"  fast mode: {len(self.probes)} random directions (seed {self.seed}); a failing direction is "
                          "narrowed to one element by halving")

@@ -342,3 +342,36 @@ def test_sigma_prime_missing_only_in_the_first_layer_of_a_15_layer_sigmoid_netwo
     bad = check_gradient(loss, first_layer_without_sigma_prime, net.params)
     assert "x['weights'][0]" in [leaf.path for leaf in bad.failures]
     assert all(leaf.path.endswith("[0]") for leaf in bad.failures)
+
+
+# -- complex step --------------------------------------------------------------------------------------------------
+def test_the_complex_step_replaces_central_differences_for_an_analytic_function():
+    x = RNG(0).standard_normal(6)
+    report = check_gradient(lambda x: np.sum(np.sin(x) * np.exp(x)), lambda x: (np.cos(x) + np.sin(x)) * np.exp(x), x,
+                            method="complex")
+    assert report.ok and "agreed with the central differences" in report.notes[0]
+    assert report.leaves[0].error.max() < 1e-13
+
+
+def test_the_complex_step_falls_back_with_a_notice_when_func_is_not_analytic():
+    x = RNG(0).standard_normal(6)
+    report = check_gradient(lambda x: np.sum(np.abs(x) ** 3), lambda x: 3 * np.sign(x) * x**2, x, method="complex")
+    assert report.ok and "not complex-analytic" in report.notes[0]
+    assert "note: method='complex' fell back" in str(report)
+
+
+def test_the_complex_step_falls_back_when_func_rejects_complex_input():
+    net, X, Y = problem()
+    report = check_gradient(*net.as_functions(X, Y), net.params, method="complex")
+    assert report.ok and "rejected complex input" in report.notes[0]
+
+
+def test_the_complex_step_still_fails_a_wrong_gradient():
+    x = RNG(0).standard_normal(6)
+    report = check_gradient(lambda x: np.sum(x**3), lambda x: 3 * x**2 * (1 + 1e-6), x, method="complex")
+    assert not report.ok
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="method='forward'"):
+        check_gradient(cubic, cubic_grad, np.ones(2), method="forward")
