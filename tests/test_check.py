@@ -375,3 +375,19 @@ def test_the_complex_step_still_fails_a_wrong_gradient():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="method='forward'"):
         check_gradient(cubic, cubic_grad, np.ones(2), method="forward")
+
+
+def test_backprop_at_two_stacked_kinks_can_differ_from_the_derivative_and_is_reported():
+    # Two leaky-ReLU units in a chain, both exactly at z = 0, the second with a negative weight: the network is
+    # differentiable there (slope 0.01·w on both sides) but backprop's convention σ′(0) = 0.01 used twice gives
+    # 0.0001·w. The checker reports the mismatch rather than excusing it as a kink.
+    from gradcheck import Network
+
+    net = Network([1, 1, 1, 1], activation="leaky_relu", output="identity", cost="quadratic",
+                  weights=[np.array([[0.0]]), np.array([[-2.0]]), np.array([[1.0]])],
+                  biases=[np.zeros(1), np.zeros(1), np.zeros(1)])
+    X, Y = np.array([[1.0]]), np.array([[1.0]])
+    report = check_gradient(*net.as_functions(X, Y), net.params)
+    bias = report.leaves[3]  # biases[0], the first unit's bias
+    assert bias.path == "x['biases'][0]" and bias.failed.all()
+    assert bias.numeric[0] == pytest.approx(-0.02 * -1.0, rel=1e-6)

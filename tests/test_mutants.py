@@ -23,7 +23,9 @@ def problems_for(bug):
                          max_width=4)
     if opts.pop("square", False):
         arch = arch.map(lambda sizes: [sizes[0]] * len(sizes))
-    return problems(architectures=arch, max_batch=4, **opts)
+    # kink_margin: at an exact ReLU kink backprop's σ′(0) convention can differ from the derivative of the whole
+    # (differentiable) network, which the checker rightly reports; a mutant must be caught for its own bug.
+    return problems(architectures=arch, max_batch=4, kink_margin=0.05, **opts)
 
 
 def caught(bug, problem):
@@ -47,7 +49,7 @@ def test_a_transposed_bp2_on_square_layers_fails_on_values_not_shapes():
     assert not report.ok and report.failures
 
 
-@given(problems(architectures=architectures(max_layers=3, max_width=4)))
+@given(problems(architectures=architectures(max_layers=3, max_width=4), kink_margin=0.05))
 def test_the_unmutated_zoo_backprop_is_correct(problem):
     net, X, Y = problem
     grad_w, grad_b = mutants.backprop(net, X, Y)
