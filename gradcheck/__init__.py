@@ -7,6 +7,7 @@ on demand so that importing gradcheck stays cheap.
 
 from gradcheck.check import assert_gradient, check_gradient
 from gradcheck.errors import GradcheckError, GradientMismatch, InvalidArgument, InvalidType
+from gradcheck.jacobian import check_jacobian
 from gradcheck.network_check import check_network
 from gradcheck.nn import Backprop, Network, backprop
 from gradcheck.report import GradientReport, LeafReport
@@ -26,5 +27,6 @@ __all__ = [
     "assert_gradient",
     "backprop",
     "check_gradient",
+    "check_jacobian",
     "check_network",
 ]
