@@ -145,14 +145,15 @@ def test_a_saturated_wrong_output_learns_slowly_under_quadratic_cost_but_not_cro
     assert ce.grad_b[0][0] / abs(quad.grad_b[0][0]) >= np.exp(z)
 
 
-def rounding_scales(net, bp):
-    """Backprop run on absolute values: |δᴸ|, then (|δˡ⁺¹| |Wˡ⁺¹|) ⊙ |σ′(zˡ)|, and the gradients they give.
+def rounding_scales(net, bp, Y):
+    """Backprop run on absolute values: |a| + |y| at the output, then (|δˡ⁺¹| |Wˡ⁺¹|) ⊙ |σ′(zˡ)|, and the gradients they give.
 
     The rounding error of any entry is a few ulps of its scale here, not of its value: BP2 sums terms of both
     signs (a softmax δᴸ sums to zero), so a value can be far smaller than the terms it came from.
     """
     prime = SIGMA_PRIME[net.activation]
-    m = np.abs(bp.deltas[-1]).astype(np.float64)
+    # δᴸ is a − y (times σ′ ≤ 1, or a softmax product): its rounding is relative to |a| + |y|, not to |a − y|
+    m = (np.abs(bp.activations[-1]) + np.abs(Y)).astype(np.float64)
     deltas = [m]
     for l in range(net.num_layers - 2, -1, -1):
         m = (m @ np.abs(net.weights[l + 1])) * np.abs(prime(bp.zs[l].astype(np.float64)))
@@ -168,7 +169,7 @@ def test_vectorised_backprop_equals_the_per_example_loop(problem):
     fast, loop = net.backprop(X, Y), backprop_loop(net, X, Y)
     eps = np.finfo(net.dtype).eps
     for a, b, scale in zip(fast.grad_w + fast.grad_b + fast.deltas, loop.grad_w + loop.grad_b + loop.deltas,
-                           rounding_scales(net, fast)):
+                           rounding_scales(net, fast, Y)):
         assert np.all(np.abs(a.astype(np.float64) - b) <= 64 * net.num_layers * eps * scale + 1e-300)
 
 
@@ -177,7 +178,7 @@ def test_the_batch_gradient_is_the_mean_of_per_example_gradients(problem):
     net, X, Y = problem
     whole = net.backprop(X, Y)
     singles = [net.backprop(X[i:i + 1], Y[i:i + 1]) for i in range(len(X))]
-    scales = rounding_scales(net, whole)
+    scales = rounding_scales(net, whole, Y)
     for l in range(net.num_layers):
         mean_w = np.mean([s.grad_w[l] for s in singles], axis=0)
         assert np.all(np.abs(whole.grad_w[l] - mean_w) <= 1e-13 * net.num_layers * scales[l] + 1e-300)
