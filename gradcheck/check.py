@@ -58,7 +58,8 @@ from gradcheck.report import GradientReport, LeafReport, Probe
 
 def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, *, rtol: float | None = None,
                    atol: float = 0.0, step: float | None = None, mode: str = "full",
-                   rng: np.random.Generator | None = None, probes: int = 2, method: str = "central") -> GradientReport:
+                   rng: np.random.Generator | None = None, probes: int = 2, method: str = "central",
+                   vectorized: bool = False) -> GradientReport:
     """Compare ``grad(x)`` with central differences of ``func`` at ``x``, element by element.
 
     >>> f = lambda p: float(np.sum(p["w"] ** 3))
@@ -83,6 +84,9 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
     the central differences it replaces them, with an error of a few ulps. If func rejects complex input, or the
     two disagree (func is not complex-analytic: abs, max, a comparison), the check keeps the central differences
     and says so in ``report.notes``.
+
+    ``vectorized=True`` declares that func takes a leading batch axis on every leaf and returns one value per point
+    (shape ``(K,)``): the perturbed points are then evaluated thousands at a time. grad still takes a single point.
     """
     if not callable(func) or not callable(grad):
         bad = "func" if not callable(func) else "grad"
@@ -108,7 +112,7 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
     caller = np.geterr()
     with np.errstate(all="ignore"):
         return _check(func, grad, x, rtol, atol, step, caller, fast=(rng, probes) if mode == "fast" else None,
-                      complex_step=method == "complex")
+                      complex_step=method == "complex", vectorized=bool(vectorized))
 
 
 Bulk = Callable[[int, np.ndarray, np.ndarray], np.ndarray]  # (leaf, flat indices, steps) -> f at x + step·e
@@ -116,7 +120,8 @@ Bulk = Callable[[int, np.ndarray, np.ndarray], np.ndarray]  # (leaf, flat indice
 
 def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol: float | None, atol: float,
            step: float | None, caller: dict[str, str], bulk: Bulk | None = None,
-           fast: tuple[np.random.Generator, int] | None = None, complex_step: bool = False) -> GradientReport:
+           fast: tuple[np.random.Generator, int] | None = None, complex_step: bool = False,
+           vectorized: bool = False) -> GradientReport:
     paths, leaves, treedef = float_leaves(x)
     pristine = [leaf.copy() for leaf in leaves]
     work = treedef.unflatten(leaves)   # func and grad see these arrays; the check perturbs them in place
@@ -126,11 +131,32 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol:
     rtol = math.sqrt(eps) if rtol is None else rtol
     calls = 0
 
+    single = treedef.unflatten([leaf[None] for leaf in leaves]) if vectorized else None  # views of the leaves
+
     def evaluate() -> float:
         nonlocal calls
         calls += 1
         with np.errstate(**caller):
+            if vectorized:
+                return _scalar(_batched(func(single), 1, name)[0], name)
             return _scalar(func(work), name)
+
+    if vectorized and bulk is None:
+        def bulk(k: int, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
+            nonlocal calls
+            chunk = max(1, (1 << 22) // max(1, sum(leaf.size for leaf in pristine)))
+            out = np.empty(len(idx))
+            for start in range(0, len(idx), chunk):
+                sl = slice(start, start + chunk)
+                K = len(idx[sl])
+                batch = [np.repeat(orig[None], K, axis=0) for orig in pristine]
+                flat = batch[k].reshape(K, -1)
+                flat[np.arange(K), idx[sl]] = (flat[np.arange(K), idx[sl]].astype(np.float64)
+                                               + steps[sl]).astype(flat.dtype)
+                calls += 1
+                with np.errstate(**caller):
+                    out[sl] = _batched(func(treedef.unflatten(batch)), K, name)
+            return out
 
     f0 = evaluate()
     if not math.isfinite(f0):
@@ -600,6 +626,15 @@ def _scalar(value: Any, name: str) -> float:
     if not _is_real(value):
         raise InvalidType(f"{name}(x) returned a {type(value).__name__}; it must return a real scalar (a float)")
     return float(value)
+
+
+def _batched(value: Any, K: int, name: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.shape != (K,) or not np.issubdtype(arr.dtype, np.floating):
+        raise InvalidArgument(f"{name} was called with a batch of {K} points (vectorized=True) and returned "
+                              f"{arr.dtype} of shape {arr.shape}; it must return one real value per point, shape "
+                              f"({K},)")
+    return arr.astype(np.float64)
 
 
 def _is_real(value: Any) -> bool:

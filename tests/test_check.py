@@ -391,3 +391,33 @@ def test_backprop_at_two_stacked_kinks_can_differ_from_the_derivative_and_is_rep
     bias = report.leaves[3]  # biases[0], the first unit's bias
     assert bias.path == "x['biases'][0]" and bias.failed.all()
     assert bias.numeric[0] == pytest.approx(-0.02 * -1.0, rel=1e-6)
+
+
+# -- vectorized ----------------------------------------------------------------------------------------------------
+def batched_tree_fn(p):
+    W, (b0, (c, d)) = p["W"], p["b"]
+    return (np.sum(np.sin(W) * b0[:, None, :], axis=(1, 2)) + np.sum(c**2, axis=1) + np.prod(d, axis=1))
+
+
+def test_vectorized_func_gives_the_same_verdicts_in_fewer_calls():
+    one = check_gradient(tree_fn, tree_grad, tree_point())
+    many = check_gradient(batched_tree_fn, tree_grad, tree_point(), vectorized=True)
+    assert one.ok and many.ok
+    for a, b in zip(one.leaves, many.leaves):
+        assert np.all(np.abs(a.numeric - b.numeric) <= a.error + b.error)
+    assert many.calls < one.calls / 2
+
+
+def test_vectorized_func_still_fails_a_wrong_gradient():
+    def bad(p):
+        out = tree_grad(p)
+        out["W"][1, 2] += 1e-4
+        return out
+
+    report = check_gradient(batched_tree_fn, bad, tree_point(), vectorized=True)
+    assert [leaf.path for leaf in report.failures] == ["x['W']"] and report.leaves[0].worst == (1, 2)
+
+
+def test_vectorized_func_must_return_one_value_per_point():
+    with pytest.raises(ValueError, match=r"must return one real value per point, shape \(1,\)"):
+        check_gradient(cubic, cubic_grad, np.ones(3), vectorized=True)
