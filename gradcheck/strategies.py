@@ -28,7 +28,7 @@ from hypothesis.extra import numpy as hnp
 from gradcheck.activations import HIDDEN, OUTPUTS
 from gradcheck.costs import COSTS
 from gradcheck.errors import InvalidArgument, InvalidType
-from gradcheck.nn import Network
+from gradcheck.nn import Network, _check_dtype
 
 KINKED = ("relu", "leaky_relu")  # activations whose derivative jumps at z = 0
 
@@ -199,16 +199,6 @@ def _non_empty(arg: str, values: Any) -> list[Any]:
     if not values:
         raise InvalidArgument(f"{arg} is empty; give at least one choice")
     return list(values)
-
-
-def _check_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise InvalidType(f"dtype {dtype!r} is not supported; use 'float64' or 'float32'")
-    return dt
 
 
 def _hypothesis_setup_hook() -> None:

@@ -80,7 +80,7 @@ BAD = [
     (lambda: networks(activations=["swish"]), ValueError, "activations contains ['swish']"),
     (lambda: networks(activations="relu"), TypeError, "pass a list"),
     (lambda: networks(outputs=["identity"], costs=["cross_entropy"]), ValueError, "no cost in costs"),
-    (lambda: networks(dtypes=["float16"]), TypeError, "dtype 'float16' is not supported"),
+    (lambda: networks(dtypes=["float16"]), TypeError, "dtype='float16'; a Network computes in np.float64"),
     (lambda: networks(weight_scale=0), ValueError, "weight_scale=0"),
     (lambda: networks(l2=[-1.0]), ValueError, "l2=[-1.0]"),
     (lambda: networks(costs=[]), ValueError, "costs is empty"),
