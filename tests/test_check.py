@@ -421,3 +421,10 @@ def test_vectorized_func_still_fails_a_wrong_gradient():
 def test_vectorized_func_must_return_one_value_per_point():
     with pytest.raises(ValueError, match=r"must return one real value per point, shape \(1,\)"):
         check_gradient(cubic, cubic_grad, np.ones(3), vectorized=True)
+
+
+def test_float16_works_with_a_resolution_to_match():
+    x = RNG(0).standard_normal(8).astype(np.float16)
+    report = check_gradient(lambda x: np.sum(x**3), lambda x: 3 * x**2, x)
+    assert report.ok and 1e-3 < report.leaves[0].resolution < 0.2
+    assert not check_gradient(lambda x: np.sum(x**3), lambda x: (3 * x**2 * 1.2).astype(np.float16), x).ok
