@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.errors import InvalidArgument
 
+pytest_plugins = ["pytester"]  # tests/test_plugin.py runs scratch projects
+
 settings.register_profile("dev", max_examples=15, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -1,0 +1,157 @@
+"""The pytest plugin: a ``gradcheck`` fixture, a ``gradcheck`` marker, options, and a summary of the checks run.
+
+Loaded through the ``pytest11`` entry point (``pytest -p no:gradcheck`` switches it off). It imports nothing heavy
+until a test makes its first check. Defaults for each check come, strongest first, from the test's
+``@pytest.mark.gradcheck(...)``, then the command line (``--gradcheck-mode/-rtol/-atol``), then the ini file
+(``gradcheck_mode/_rtol/_atol``), then gradcheck's own.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any
+
+import pytest
+
+OPTIONS = ("mode", "rtol", "atol", "method")
+RECORDS = pytest.StashKey[list]()
+CURRENT = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck", "gradient checks (gradcheck)")
+    group.addoption("--gradcheck-mode", choices=("full", "fast"), default=None,
+                    help="default mode of the gradcheck fixture: full (every element) or fast (random directions)")
+    group.addoption("--gradcheck-rtol", type=float, default=None, help="default rtol of the gradcheck fixture")
+    group.addoption("--gradcheck-atol", type=float, default=None, help="default atol of the gradcheck fixture")
+    parser.addini("gradcheck_mode", "default mode of the gradcheck fixture (full or fast)", default=None)
+    parser.addini("gradcheck_rtol", "default rtol of the gradcheck fixture", default=None)
+    parser.addini("gradcheck_atol", "default atol of the gradcheck fixture", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gradcheck(rtol=None, atol=None, mode=None, method=None): defaults for the "
+                                       "gradient checks made through the gradcheck fixture in this test")
+    config.stash[RECORDS] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    item.config.stash[CURRENT] = item
+    try:
+        return (yield)
+    finally:
+        item.config.stash[CURRENT] = None
+
+
+class Checker:
+    """The ``gradcheck`` fixture: ``gradcheck(func, grad, x, **options)``, ``.jacobian(...)``, ``.network(...)``.
+
+    Each raises :class:`gradcheck.GradientMismatch` with the full report when the check fails and returns the
+    report otherwise. It keeps no state between checks, so it is session-scoped and safe inside ``@given``.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    def __call__(self, func: Any, grad: Any, x: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
+        from gradcheck.check import check_gradient
+
+        opts = self._defaults(options)
+        if opts.get("mode") == "fast" and "rng" not in opts:
+            import numpy as np
+
+            opts["rng"] = np.random.default_rng(zlib.crc32(self._test_id().encode()))  # reproducible per test
+        return self._run(check_gradient, (func, grad, x), opts)
+
+    def jacobian(self, func: Any, x: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
+        from gradcheck.jacobian import check_jacobian
+
+        opts = {k: v for k, v in self._defaults(options).items() if k not in ("mode", "method")}
+        return self._run(check_jacobian, (func, x), opts)
+
+    def network(self, net: Any, X: Any, Y: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
+        from gradcheck.network_check import check_network
+
+        opts = {k: v for k, v in self._defaults(options).items() if k not in ("mode", "method")}
+        return self._run(check_network, (net, X, Y), opts)
+
+    def _run(self, check: Any, args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
+        __tracebackhide__ = True
+        from gradcheck.errors import GradientMismatch
+
+        start = time.perf_counter()
+        report = check(*args, **opts)
+        self._config.stash[RECORDS].append(
+            {"test": self._test_id(), "ok": report.ok, "margin": report.margin,
+             "seconds": time.perf_counter() - start})
+        if not report.ok:
+            raise GradientMismatch(report)
+        return report
+
+    def _defaults(self, explicit: dict[str, Any]) -> dict[str, Any]:
+        config = self._config
+        merged: dict[str, Any] = {}
+        for name in OPTIONS:
+            ini = config.getini(f"gradcheck_{name}") if name != "method" else None
+            if ini not in (None, ""):
+                merged[name] = ini if name == "mode" else float(ini)
+            cli = config.getoption(f"gradcheck_{name}", None) if name != "method" else None
+            if cli is not None:
+                merged[name] = cli
+        item = config.stash.get(CURRENT, None)
+        marker = item.get_closest_marker("gradcheck") if item is not None else None
+        if marker is not None:
+            merged.update({k: v for k, v in marker.kwargs.items() if v is not None})
+        merged.update(explicit)
+        return merged
+
+    def _test_id(self) -> str:
+        item = self._config.stash.get(CURRENT, None)
+        return item.nodeid if item is not None else "<outside a test>"
+
+
+@pytest.fixture(scope="session")
+def gradcheck(pytestconfig: pytest.Config) -> Checker:
+    """Check a hand-written gradient: ``gradcheck(loss, grad, params)``; see :class:`Checker`."""
+    return Checker(pytestconfig)
+
+
+# -- summary, serial and under pytest-xdist ------------------------------------------------------------------------
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the records to the controller
+        workeroutput["gradcheck"] = session.config.stash[RECORDS]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    node.config.stash[RECORDS].extend(getattr(node, "workeroutput", {}).get("gradcheck", []))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    records = config.stash.get(RECORDS, [])
+    if not records or hasattr(config, "workerinput"):
+        return
+    failed = [r for r in records if not r["ok"]]
+    passed = [r for r in records if r["ok"]]
+    line = f"gradcheck: {len(records)} gradient checks, {len(failed)} failed"
+    if passed:
+        tight = max(passed, key=lambda r: r["margin"])
+        line += f"; tightest margin {tight['margin']:.3g} ({tight['test']})"
+    slow = max(records, key=lambda r: r["seconds"])
+    line += f"; slowest {slow['seconds']:.3f} s ({slow['test']})"
+    terminalreporter.write_sep("-", "gradcheck")
+    terminalreporter.write_line(line)
+    if config.getoption("verbose") > 0:
+        per_test: dict[str, list[dict[str, Any]]] = {}
+        for r in records:
+            per_test.setdefault(r["test"], []).append(r)
+        for test, rs in sorted(per_test.items()):
+            bad = sum(not r["ok"] for r in rs)
+            terminalreporter.write_line(f"  {test}: {len(rs)} checks, {bad} failed, worst margin "
+                                        f"{max(r['margin'] for r in rs):.3g}, {sum(r['seconds'] for r in rs):.3f} s")
