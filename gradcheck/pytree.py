@@ -6,7 +6,7 @@ is wrong with ``x['W'][1][3, 0]``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,8 +122,3 @@ def _describe(t: TreeDef) -> str:
         return "single array"
     keys = list(t.keys) if issubclass(t.kind, dict) else len(t.keys)
     return f"{t.kind.__name__} of {keys} ({t.num_leaves} arrays)"
-
-
-def tree_map(fn: Callable[..., Any], treedef: TreeDef, *leaf_lists: Sequence[Any]) -> Any:
-    """Apply ``fn`` leaf-wise over several flattened trees of one shape and rebuild the tree."""
-    return treedef.unflatten([fn(*args) for args in zip(*leaf_lists)])
