@@ -37,6 +37,8 @@ def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[
         raise InvalidType(f"net must be a gradcheck.nn.Network, got {type(net).__name__}; for other models use "
                         "check_gradient(loss, grad, params)")
     atol = _non_negative("atol", atol)
+    if rtol is not None:
+        rtol = _non_negative("rtol", rtol)
     loss, backprop_grad = net.as_functions(X, Y)
     X, Y = net._check_data(X, Y)
     params = net.params
@@ -56,7 +58,7 @@ class _Perturbed:
         self.act, self.out, self.cost = HIDDEN[net.activation], OUTPUTS[net.output], COSTS[net.cost]
         bp = net.backprop(X, Y)
         self.zs, self.activations = bp.zs, bp.activations
-        self.penalty = 0.5 * net.l2 / len(X) * sum(float(np.vdot(w, w.astype(np.float64))) for w in net.weights)
+        self.penalty = net.l2_penalty(len(X))
 
     def __call__(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """Loss for each flat index of weights[layer] (or biases[layer]) perturbed by the matching step."""

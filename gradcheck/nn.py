@@ -146,10 +146,13 @@ class Network:
         with np.errstate(over="ignore", under="ignore"):
             zs, activations = self._forward(X)
             cost = float(np.mean(self._cost.fn(zs[-1], activations[-1], Y)))
-        if self.l2:
-            # in float64 even for a float32 network: Σw² of small float32 weights would underflow
-            cost += 0.5 * self.l2 / len(X) * sum(float(np.vdot(w, w.astype(np.float64))) for w in self.weights)
-        return cost
+        return cost + self.l2_penalty(len(X))
+
+    def l2_penalty(self, n: int) -> float:
+        """(λ/2n)·Σ‖W‖² for a batch of n examples, summed in float64 (Σw² of small float32 weights underflows)."""
+        if not self.l2:
+            return 0.0
+        return 0.5 * self.l2 / n * sum(float(np.vdot(w, w.astype(np.float64))) for w in self.weights)
 
     def backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
         """One forward and one backward pass over the batch; see :class:`Backprop` for what it returns."""

@@ -47,3 +47,9 @@ def test_check_network_on_the_chapter_one_network_checks_every_parameter():
 def test_check_network_rejects_other_models():
     with pytest.raises(TypeError, match="must be a gradcheck.nn.Network"):
         check_network(object(), np.ones((1, 1)), np.ones((1, 1)))
+
+
+def test_check_network_refuses_a_negative_tolerance():
+    net, X, Y = problem()
+    with pytest.raises(ValueError, match="rtol=-0.1"):
+        check_network(net, X, Y, rtol=-0.1)
