@@ -1,6 +1,8 @@
 """Checking speed: every parameter of the chapter-1 network [784, 30, 10] on a batch of 10 (23,860 parameters).
 
-Run with ``tox -e bench`` (or ``pytest benchmarks``); compare the groups' ratios, not absolute times.
+`check_network` (exhaustive, using the network's structure), `check_gradient` in its default and fast modes, and
+torch.autograd.gradcheck's default mode on the same loss when torch is installed. Run with ``tox -e bench``;
+compare ratios inside the group, not absolute times.
 """
 
 from __future__ import annotations
@@ -8,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import rivals
 from gradcheck import Network, check_gradient, check_network
+
+GROUP = "check [784,30,10] batch 10"
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +24,7 @@ def chapter_one():
     return net, X, Y
 
 
-@pytest.mark.benchmark(group="check [784,30,10] batch 10")
+@pytest.mark.benchmark(group=GROUP)
 def test_check_network_every_parameter(benchmark, chapter_one):
     net, X, Y = chapter_one
     report = benchmark.pedantic(check_network, args=(net, X, Y), rounds=3, iterations=1)
@@ -27,7 +32,7 @@ def test_check_network_every_parameter(benchmark, chapter_one):
     assert report.ok
 
 
-@pytest.mark.benchmark(group="check [784,30,10] batch 10")
+@pytest.mark.benchmark(group=GROUP)
 def test_check_gradient_fast_mode(benchmark, chapter_one):
     net, X, Y = chapter_one
     loss, grad = net.as_functions(X, Y)
@@ -35,3 +40,29 @@ def test_check_gradient_fast_mode(benchmark, chapter_one):
                                 kwargs={"mode": "fast", "rng": np.random.default_rng(0)}, rounds=5, iterations=1)
     benchmark.extra_info.update(parameters=23_860, calls=report.calls)
     assert report.ok
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_check_gradient_default_mode(benchmark, chapter_one):
+    """Every element by central differences with Richardson error estimates, one loss evaluation at a time."""
+    net, X, Y = chapter_one
+    loss, grad = net.as_functions(X, Y)
+    report = benchmark.pedantic(check_gradient, args=(loss, grad, net.params), rounds=1, iterations=1)
+    benchmark.extra_info.update(parameters=23_860, calls=report.calls)
+    assert report.ok
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_torch_autograd_gradcheck(benchmark, chapter_one):
+    """torch.autograd.gradcheck in its default (slow, exhaustive) mode on the same loss in float64."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (tox -e bench installs torch==2.13.0)")
+    net, X, Y = chapter_one
+    params, tX, tY = rivals.torch_problem(net.weights, net.biases, X, Y)
+
+    def loss(*params):
+        return rivals.torch_loss(params, tX, tY)
+
+    assert abs(loss(*params).item() - net.loss(X, Y)) < 1e-12 * max(1.0, net.loss(X, Y))
+    ok = benchmark.pedantic(torch.autograd.gradcheck, args=(loss, tuple(params)), rounds=1, iterations=1)
+    benchmark.extra_info.update(parameters=23_860)
+    assert ok

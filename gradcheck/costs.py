@@ -1,7 +1,8 @@
 """Costs C_x per example, each with its output-layer error δᴸ = ∂C_x/∂zᴸ beside it.
 
-``fn(z, a, y)`` returns C_x for each row, shape ``(batch,)``; ``delta(output, z, a, y)`` returns δᴸ, shape
-``(batch, n_out)``. Where σ′ cancels (cross-entropy after a sigmoid, log-likelihood after a softmax) the cost
+``fn(z, a, y)`` returns C_x for each row, shape ``(batch,)``; ``delta(output, z, a, y, cache=None)`` returns δᴸ,
+shape ``(batch, n_out)``, where ``cache`` is what ``output.forward(z)`` returned beside a (it saves recomputing
+σ(−z)). Where σ′ cancels (cross-entropy after a sigmoid, log-likelihood after a softmax) the cost
 computes both from the logits z, which stays finite when a rounds to exactly 0 or 1.
 """
 
@@ -19,7 +20,8 @@ class Cost:
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
+              cache: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -36,8 +38,9 @@ class Quadratic(Cost):
         d = a - y
         return 0.5 * np.einsum("ij,ij->i", d, d)
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return output.vjp(z, a, a - y)
+    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
+              cache: np.ndarray | None = None) -> np.ndarray:
+        return output.backward(z, a, cache, a - y)
 
 
 class CrossEntropy(Cost):
@@ -55,10 +58,14 @@ class CrossEntropy(Cost):
         linear = np.where(z > 0, (1 - y) * z, -y * z)
         return np.sum(linear + np.log1p(np.exp(-np.abs(z))), axis=1)
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
+              cache: np.ndarray | None = None) -> np.ndarray:
         # a − y = (1 − y)·σ(z) − y·σ(−z): for a confident output (a rounding to 1) the subtraction a − y would lose
-        # every digit of the small error; this form keeps them.
-        return (1 - y) * a - y / (1.0 + np.exp(z))
+        # every digit of the small error; this form keeps them. The sigmoid's forward pass cached σ(−z).
+        delta = 1 - y
+        delta *= a
+        delta -= y * (cache if cache is not None else 1.0 / (1.0 + np.exp(z)))
+        return delta
 
 
 class LogLikelihood(Cost):
@@ -79,7 +86,8 @@ class LogLikelihood(Cost):
         e[np.arange(len(s)), np.argmax(s, axis=1)] = 0.0
         return np.log1p(e.sum(axis=1)) - np.einsum("ij,ij->i", y, s)
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
+              cache: np.ndarray | None = None) -> np.ndarray:
         # a − y = (1 − y)·a − y·(1 − a), with 1 − a at the row's largest logit computed from the other terms,
         # e^{s_j} summed over j ≠ argmax: there 1 − a would otherwise round to the noise of a ≈ 1.
         s = z - z.max(axis=1, keepdims=True)

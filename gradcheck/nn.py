@@ -122,16 +122,35 @@ class Network:
     def as_functions(self, X: np.ndarray, Y: np.ndarray) -> tuple[Callable[[Any], float], Callable[[Any], Any]]:
         """``(loss, grad)`` as functions of a ``params``-shaped pytree, ready for ``check_gradient(loss, grad,
         net.params)``; X and Y are fixed."""
-        X, Y = self._check_data(X, Y)
+        X, Y = self._check_data(X, Y)  # once: the functions are called thousands of times with the same data
 
         def loss(params: dict[str, list[np.ndarray]]) -> float:
-            return self.replace(**params).loss(X, Y)
+            net = self._bind(params)
+            with np.errstate(over="ignore", under="ignore"):
+                return net._loss(X, Y)
 
         def grad(params: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
-            bp = self.replace(**params).backprop(X, Y)
+            net = self._bind(params)
+            with np.errstate(over="ignore", under="ignore"):
+                bp = net._backprop(X, Y)
             return {"weights": bp.grad_w, "biases": bp.grad_b}
 
         return loss, grad
+
+    def _bind(self, params: Any) -> Network:
+        """This architecture with ``params``, checking their structure and shapes but not their values: a checker
+        that hands in nan must see the nan come out, not an exception."""
+        try:
+            weights, biases = params["weights"], params["biases"]
+        except (TypeError, KeyError, IndexError):
+            raise InvalidArgument(f"params must be a dict {{'weights': [...], 'biases': [...]}} like net.params, got "
+                                  f"{type(params).__name__}") from None
+        net = object.__new__(Network)
+        net.__dict__.update(self.__dict__)
+        net.weights = [np.asarray(w, dtype=self.dtype) for w in weights]
+        net.biases = [np.asarray(b, dtype=self.dtype) for b in biases]
+        net._check_params()
+        return net
 
     # -- forward, loss, backward ---------------------------------------------------------------------------------
     def feedforward(self, X: np.ndarray) -> np.ndarray:
@@ -144,9 +163,11 @@ class Network:
         """Mean over the batch of C_x, plus (λ/2n)·Σ‖W‖²."""
         X, Y = self._check_data(X, Y)
         with np.errstate(over="ignore", under="ignore"):
-            zs, activations = self._forward(X)
-            cost = float(np.mean(self._cost.fn(zs[-1], activations[-1], Y)))
-        return cost + self.l2_penalty(len(X))
+            return self._loss(X, Y)
+
+    def _loss(self, X: np.ndarray, Y: np.ndarray) -> float:
+        zs, activations, _ = self._forward(X)
+        return float(np.mean(self._cost.fn(zs[-1], activations[-1], Y))) + self.l2_penalty(len(X))
 
     def l2_penalty(self, n: int) -> float:
         """(λ/2n)·Σ‖W‖² for a batch of n examples, summed in float64 (Σw² of small float32 weights underflows)."""
@@ -160,36 +181,48 @@ class Network:
         with np.errstate(over="ignore", under="ignore"):
             return self._backprop(X, Y)
 
-    def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
         act, out, last = self._act, self._out, self.num_layers - 1
-        zs, activations = [], [X]
+        zs, activations, caches = [], [X], []
         a = X
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            z = a @ w.T + b                                    # zˡ = Wˡ aˡ⁻¹ + bˡ
-            a = (out if l == last else act).fn(z)               # aˡ = σ(zˡ)
+            z = a @ w.T
+            z += b                                              # zˡ = Wˡ aˡ⁻¹ + bˡ
+            a, cache = (out if l == last else act).forward(z)   # aˡ = σ(zˡ), and what makes σ′(zˡ) cheap
             zs.append(z)
             activations.append(a)
-        return zs, activations
+            caches.append(cache)
+        return zs, activations, caches
 
     def _backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
-        zs, activations = self._forward(X)
+        zs, activations, caches = self._forward(X)
         n, L, act = len(X), self.num_layers, self._act
+        inv_n = 1.0 / n
+        mean_row = np.full(n, inv_n, dtype=self.dtype)                    # mean_row @ M: the mean of M's rows
         deltas: list[np.ndarray] = [np.empty(0)] * L
         grad_w: list[np.ndarray] = [np.empty(0)] * L
         grad_b: list[np.ndarray] = [np.empty(0)] * L
-        delta = self._cost.delta(self._out, zs[-1], activations[-1], Y)   # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
+        delta = self._cost.delta(self._out, zs[-1], activations[-1], Y, caches[-1])  # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
         for l in range(L - 1, -1, -1):
             deltas[l] = delta
-            grad_b[l] = delta.sum(axis=0) / n                              # BP3: ∂C/∂bˡ = mean δˡ
-            grad_w[l] = delta.T @ activations[l] / n                       # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
+            grad_b[l] = mean_row @ delta                                    # BP3: ∂C/∂bˡ = mean δˡ
+            if n < self.sizes[l]:                                          # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
+                grad_w[l] = (delta * inv_n).T @ activations[l]             # (1/n scales the smaller factor)
+            else:
+                grad_w[l] = delta.T @ activations[l]
+                grad_w[l] *= inv_n
             if self.l2:
-                grad_w[l] += (self.l2 / n) * self.weights[l]
-            if l:
-                delta = (delta @ self.weights[l]) * act.prime(zs[l - 1], activations[l])  # BP2
+                grad_w[l] += (self.l2 * inv_n) * self.weights[l]
+            if l:                                                          # BP2: δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ)
+                delta = act.backward(zs[l - 1], activations[l], caches[l - 1], delta @ self.weights[l])
         return Backprop(zs=zs, activations=activations, deltas=deltas, grad_w=grad_w, grad_b=grad_b)
 
     # -- validation ----------------------------------------------------------------------------------------------
     def _check_params(self, finite: bool = False) -> None:
+        shapes = [(n, m) for m, n in zip(self.sizes[:-1], self.sizes[1:])]
+        if (not finite and [getattr(w, "shape", None) for w in self.weights] == shapes
+                and [getattr(b, "shape", None) for b in self.biases] == [(n,) for n, _ in shapes]):
+            return  # the common case, in one comparison; the loop below finds and names what is wrong
         if len(self.weights) != self.num_layers or len(self.biases) != self.num_layers:
             raise InvalidArgument(f"sizes {self.sizes} need {self.num_layers} weight matrices and bias vectors, got "
                                   f"{len(self.weights)} weights and {len(self.biases)} biases")
@@ -215,12 +248,14 @@ class Network:
 
     def _check_data(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
         X = self._check_x(X)
-        Y = _as_matrix(Y, "Y", self.dtype)
+        bounded = self.cost in ("cross_entropy", "log_likelihood")
+        Y = _as_matrix(Y, "Y", self.dtype, finite=not bounded)  # bounded targets: the range check sees nan and inf
         n_out = self.sizes[-1]
         if Y.shape != (X.shape[0], n_out):
             raise InvalidArgument(f"Y has shape {Y.shape} but X has {X.shape[0]} rows and the network has {n_out} "
                                   f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X")
-        if self.cost in ("cross_entropy", "log_likelihood") and (Y.min() < 0 or Y.max() > 1):
+        if bounded and not (Y.min() >= 0 and Y.max() <= 1):
+            _check_finite(Y, "Y")
             bad = _first_index(Y, (Y < 0) | (Y > 1))
             raise InvalidArgument(f"Y{list(bad)} = {float(Y[bad])!r} but {self.cost} needs targets in [0, 1]; rescale Y or use "
                                   "cost='quadratic'")
@@ -286,7 +321,7 @@ def _check_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-def _as_matrix(A: Any, name: str, dtype: np.dtype) -> np.ndarray:
+def _as_matrix(A: Any, name: str, dtype: np.dtype, finite: bool = True) -> np.ndarray:
     arr = np.asarray(A)
     if arr.dtype.kind not in "fiub":
         raise InvalidType(f"{name} has dtype {arr.dtype}; pass real numbers (it is cast to {dtype})")
@@ -296,11 +331,23 @@ def _as_matrix(A: Any, name: str, dtype: np.dtype) -> np.ndarray:
     if arr.shape[0] == 0:
         raise InvalidArgument(f"{name} has shape {arr.shape}: an empty batch has no mean cost; pass at least one row")
     arr = arr.astype(dtype, copy=False)
-    if not np.isfinite(arr).all():
-        bad = _first_bad(arr)
-        raise InvalidArgument(f"{name}{list(bad)} = {float(arr[bad])!r}; inputs and targets must be finite: drop or impute that "
-                              "row")
+    if finite:
+        _check_finite(arr, name)
     return arr
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if not _all_finite(arr):
+        bad = _first_bad(arr)
+        raise InvalidArgument(f"{name}{list(bad)} = {float(arr[bad])!r}; inputs and targets must be finite: drop or "
+                              "impute that row")
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """True if every entry is finite. Σx² is inf or nan when any entry is, and BLAS sums it faster than isfinite
+    allocates a mask; only when Σx² overflows on finite entries is the mask needed."""
+    flat = arr.reshape(-1)
+    return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(arr).all())
 
 
 def _first_index(a: np.ndarray, mask: np.ndarray) -> tuple[int, ...]:

@@ -11,18 +11,9 @@ from gradcheck import Network, check_gradient
 from gradcheck.reference import backprop_loop
 from gradcheck.strategies import architectures, problems
 
+from .helpers import SIGMA_PRIME, rounding_scales
+
 SMALL = architectures(max_layers=4, max_width=5)
-
-# σ′ written again from each activation's definition, independently of gradcheck.activations.
-SIGMA_PRIME = {
-    "sigmoid": lambda z: np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2,
-    "tanh": lambda z: 4 * np.exp(-2 * np.abs(z)) / (1 + np.exp(-2 * np.abs(z))) ** 2,
-    "relu": lambda z: (z > 0) * 1.0,
-    "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
-    "softplus": lambda z: np.where(z > 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z)))),
-    "identity": lambda z: np.ones_like(z),
-}
-
 
 def tol(net):
     return 64 * np.finfo(net.dtype).eps
@@ -143,24 +134,6 @@ def test_a_saturated_wrong_output_learns_slowly_under_quadratic_cost_but_not_cro
     assert abs(quad.grad_b[0][0]) <= np.exp(-z)
     assert ce.grad_b[0][0] >= 1 - np.exp(-z) - 1e-15
     assert ce.grad_b[0][0] / abs(quad.grad_b[0][0]) >= np.exp(z)
-
-
-def rounding_scales(net, bp, Y):
-    """Backprop run on absolute values: |a| + |y| at the output, then (|δˡ⁺¹| |Wˡ⁺¹|) ⊙ |σ′(zˡ)|, and the gradients they give.
-
-    The rounding error of any entry is a few ulps of its scale here, not of its value: BP2 sums terms of both
-    signs (a softmax δᴸ sums to zero), so a value can be far smaller than the terms it came from.
-    """
-    prime = SIGMA_PRIME[net.activation]
-    # δᴸ is a − y (times σ′ ≤ 1, or a softmax product): its rounding is relative to |a| + |y|, not to |a − y|
-    m = (np.abs(bp.activations[-1]) + np.abs(Y)).astype(np.float64)
-    deltas = [m]
-    for l in range(net.num_layers - 2, -1, -1):
-        m = (m @ np.abs(net.weights[l + 1])) * np.abs(prime(bp.zs[l].astype(np.float64)))
-        deltas.insert(0, m)
-    n = len(bp.activations[0])
-    grad_w = [d.T @ np.abs(a) / n + net.l2 / n * np.abs(w) for d, a, w in zip(deltas, bp.activations, net.weights)]
-    return grad_w + [d.mean(axis=0) for d in deltas] + deltas
 
 
 @given(problems(architectures=SMALL, max_batch=5))

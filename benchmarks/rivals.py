@@ -1,0 +1,129 @@
+"""The implementations `Network.backprop` is measured against, all computing the same thing.
+
+Every one computes the gradient of the same loss — sigmoid hidden and output layers, cross-entropy averaged over the
+batch, no L2 — for weights ``ws[l]`` of shape (n_out, n_in) and biases ``bs[l]`` of shape (n_out,), rows of X and
+Y being examples. The tests in ``test_bench_backprop.py`` check that each agrees with `Network.backprop` before
+timing it, so a benchmark can never time a wrong answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIZES = {
+    "chapter1": [784, 30, 10],
+    "wide": [784, 100, 100, 100, 10],
+    "deep100": [32] + [32] * 100 + [10],
+}
+
+# (network, batch) pairs from issue 6's table, then the batch sweep on the chapter-1 network.
+TABLE = [("chapter1", 10), ("chapter1", 100), ("wide", 1000), ("deep100", 64)]
+SWEEP = [("chapter1", 1), ("chapter1", 1000), ("wide", 1), ("wide", 10), ("wide", 100)]
+
+
+def flops(sizes: list[int], batch: int) -> int:
+    """Multiply-adds ×2 of one forward and backward pass: z = aWᵀ, δWˡ⁺¹ (not for the first layer) and δᵀa."""
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    forward = sum(2 * batch * m * n for m, n in pairs)
+    return 3 * forward - 2 * batch * pairs[0][0] * pairs[0][1]
+
+
+def problem(name: str, batch: int, dtype: type, rng: np.random.Generator):
+    sizes = SIZES[name]
+    ws = [(rng.standard_normal((n, m)) / np.sqrt(m)).astype(dtype) for m, n in zip(sizes[:-1], sizes[1:])]
+    bs = [rng.standard_normal(n).astype(dtype) for n in sizes[1:]]
+    X = rng.uniform(0, 1, (batch, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], batch)]
+    return sizes, ws, bs, X, Y
+
+
+# -- the clean numpy matrix version: the textbook forms, nothing else ---------------------------------------------
+def numpy_backprop(ws, bs, X, Y):
+    activations = [X]
+    a = X
+    for w, b in zip(ws, bs):
+        a = 1.0 / (1.0 + np.exp(-(a @ w.T + b)))
+        activations.append(a)
+    n = len(X)
+    delta = activations[-1] - Y
+    grad_w, grad_b = [None] * len(ws), [None] * len(ws)
+    for l in range(len(ws) - 1, -1, -1):
+        grad_w[l] = delta.T @ activations[l] / n
+        grad_b[l] = delta.sum(axis=0) / n
+        if l:
+            a = activations[l]
+            delta = (delta @ ws[l]) * a * (1 - a)
+    return grad_w, grad_b
+
+
+def matmuls_only(ws, X, scratch):
+    """The same matrix products as one backprop, with nothing in between: the machine's ceiling for this network."""
+    a = X
+    for l, w in enumerate(ws):
+        a = np.matmul(a, w.T, out=scratch[l])
+    delta = a
+    for l in range(len(ws) - 1, -1, -1):
+        np.matmul(delta.T, scratch[l - 1] if l else X)
+        if l:
+            delta = np.matmul(delta, ws[l], out=scratch[l - 1])
+
+
+def matmul_scratch(ws, X):
+    return [np.empty((len(X), w.shape[0]), X.dtype) for w in ws]
+
+
+# -- torch, eager mode and autograd ---------------------------------------------------------------------------------
+def torch_problem(ws, bs, X, Y):
+    import torch
+
+    torch.set_num_threads(2)
+    params = [torch.tensor(p, requires_grad=True) for p in (*ws, *bs)]
+    return params, torch.tensor(X), torch.tensor(Y)
+
+
+def torch_loss(params, X, Y):
+    import torch
+
+    L = len(params) // 2
+    a = X
+    for l in range(L):
+        z = torch.nn.functional.linear(a, params[l], params[L + l])
+        a = torch.sigmoid(z) if l < L - 1 else z
+    return torch.nn.functional.binary_cross_entropy_with_logits(a, Y, reduction="sum") / len(X)
+
+
+def torch_backprop(params, X, Y):
+    import torch
+
+    return torch.autograd.grad(torch_loss(params, X, Y), params)
+
+
+# -- jax, jit-compiled value and gradient ---------------------------------------------------------------------------
+def jax_backprop_fn():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    def loss(params, X, Y):
+        ws, bs = params
+        a = X
+        for l, (w, b) in enumerate(zip(ws, bs)):
+            z = a @ w.T + b
+            a = jax.nn.sigmoid(z) if l < len(ws) - 1 else z
+        return jnp.sum(jnp.logaddexp(0.0, a) - Y * a) / X.shape[0]
+
+    return jax.jit(jax.grad(loss))
+
+
+def jax_problem(ws, bs, X, Y):
+    import jax.numpy as jnp
+
+    return ([jnp.asarray(w) for w in ws], [jnp.asarray(b) for b in bs]), jnp.asarray(X), jnp.asarray(Y)
+
+
+def jax_run(fn, params, X, Y):
+    grads = fn(params, X, Y)
+    for g in grads[0]:
+        g.block_until_ready()
+    return grads
