@@ -19,11 +19,29 @@ def test_quick_audit_prints_a_table_and_exits_zero(capsys):
     assert "30 of 30 gradient checks passed" in out
 
 
-def test_json_output_is_valid_and_complete(capsys):
-    assert main(["--quick", "--json", "--seed", "3"]) == 0
+def test_audit_json_output_is_valid_and_complete(capsys):
+    assert main(["audit", "--quick", "--json", "--seed", "3"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["seed"] == 3 and data["failed"] == 0
     assert len(data["checks"]) == 30 and all(c["ok"] and c["margin"] <= 1 for c in data["checks"])
+
+
+def test_the_default_report_answers_the_question_in_numbers(capsys):
+    assert main(["--quick", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)["answer"]
+    assert answer["ce_output_delta_minus_a_minus_y"] < 1e-14
+    assert answer["quadratic_output_delta_minus_a_minus_y_times_sigma_prime"] < 1e-14
+    assert max(answer["bp2_max_error"].values()) < 1e-13 and answer["invariant_5_max_error"] < 1e-12
+    ratio = answer["first_over_last"]
+    assert ratio["cross_entropy"] < 1e-40  # 100 sigmoid layers: the first learns > 10⁴⁰ times slower than the last
+    assert abs(ratio["cross_entropy"] / ratio["quadratic"] - 1) < 0.05
+
+
+def test_the_default_report_prints_the_answer_after_the_audit(capsys):
+    assert main(["--quick", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("30 of 30 gradient checks passed") < out.index("cross-entropy changes only δᴸ")
+    assert "δᴸ = (a − y)·σ′(zᴸ)" in out
 
 
 def test_a_failing_check_gives_a_non_zero_exit_and_the_report(monkeypatch, capsys):

@@ -1,0 +1,251 @@
+"""The subcommands of `gradcheck`: vanishing, nielsen, slowdown and check, at small sizes, with their files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from gradcheck.cli import main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_json(capsys, *argv):
+    status = main([*argv, "--json"])
+    return status, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("command", ["audit", "vanishing", "nielsen", "slowdown", "check"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: gradcheck {command}") and "--json" in out and "--seed" in out
+
+
+# -- vanishing -----------------------------------------------------------------------------------------------------
+def test_vanishing_shows_the_same_decay_under_both_costs(capsys):
+    status, data = run_json(capsys, "vanishing", "--depths", "2,12", "--batch", "8", "--width", "6")
+    assert status == 0 and data["width"] == 6 and data["batch"] == 8
+    profiles = {(p["activation"], p["cost"], p["depth"]): p for p in data["profiles"]}
+    assert len(profiles) == 3 * 2 * 2
+    for activation in ("sigmoid", "tanh", "relu"):
+        for depth in (2, 12):
+            ce, quad = profiles[activation, "cross_entropy", depth], profiles[activation, "quadratic", depth]
+            assert len(ce["delta_norm"]) == depth and len(ce["grad_w_norm"]) == depth
+            # the same weights and data: the cost rescales δᴸ only, so the quadratic profile is below CE's
+            assert all(q < c for q, c in zip(quad["delta_norm"], ce["delta_norm"]))
+    assert max(data["invariant_5_max_error"].values()) < 1e-12
+    assert profiles["sigmoid", "cross_entropy", 12]["ratio"] < 1e-4   # σ′ ≤ 1/4 per layer
+
+
+def test_vanishing_writes_a_png_and_json_into_out(tmp_path, capsys):
+    assert main(["vanishing", "--depths", "3", "--batch", "4", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "vanishing.png").read_bytes().startswith(PNG)
+    data = json.loads((tmp_path / "vanishing.json").read_text())
+    assert {p["depth"] for p in data["profiles"]} == {3}
+    out = capsys.readouterr().out
+    assert "cross-entropy does not cure vanishing gradients" in out and "vanishing.png" in out
+
+
+def test_vanishing_rejects_a_depth_of_zero(capsys):
+    assert main(["vanishing", "--depths", "0,3"]) == 2
+    assert "depths=[0, 3]" in capsys.readouterr().err
+
+
+def test_vanishing_rejects_an_unknown_activation(capsys):
+    assert main(["vanishing", "--activations", "sigmoid,swish"]) == 2
+    assert "swish" in capsys.readouterr().err
+
+
+def test_a_depths_list_that_is_not_numbers_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["vanishing", "--depths", "two"])
+    assert info.value.code == 2 and "comma-separated list of integers" in capsys.readouterr().err
+
+
+def test_plots_without_matplotlib_say_how_to_install_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["vanishing", "--depths", "2", "--out", str(tmp_path)]) == 2
+    assert "pip install 'gradcheck[plot]'" in capsys.readouterr().err
+
+
+# -- nielsen -------------------------------------------------------------------------------------------------------
+def test_nielsen_on_synthetic_data_is_labelled_and_gives_ratios(capsys):
+    status, data = run_json(capsys, "nielsen", "--data", "synthetic", "--images", "60", "--trials", "2")
+    assert status == 0 and data["data"].startswith("synthetic")
+    assert [c["hidden_layers"] for c in data["comparisons"]] == [2, 3, 4]
+    for c in data["comparisons"]:
+        assert c["median_ratios_to_last"][-1] == 1.0 and len(c["norms"]) == 2
+        assert c["median_ratios_to_last"][0] < 1          # the first hidden layer learns slowest
+        assert len(c["book_ratios_to_last"]) == c["hidden_layers"]
+
+
+def test_nielsen_on_scikit_learn_digits_is_close_to_the_book():
+    pytest.importorskip("sklearn")
+    from gradcheck import data, nielsen
+
+    comparisons = nielsen.compare(data.load("digits", rng=np.random.default_rng(0)), trials=10,
+                                  rng=np.random.default_rng(0))
+    for c in comparisons:
+        ours, book = np.array(c.ratios[:-1]), np.array(c.book_ratios[:-1])
+        # one unseeded MNIST draw against medians on 8×8 digits: the same order, within a factor of 2
+        assert np.all(ours / book < 2) and np.all(ours / book > 0.5)
+
+
+def write_idx(path, array, magic, compress):
+    header = struct.pack(">i", magic) + struct.pack(f">{array.ndim}i", *array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        with gzip.open(str(path) + ".gz", "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gz"])
+def test_nielsen_reads_mnist_idx_files(tmp_path, compress, capsys):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (40, 28, 28)), 2051, compress)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", rng.integers(0, 10, 40), 2049, compress)
+    status, data = run_json(capsys, "nielsen", "--data", str(tmp_path), "--images", "40", "--trials", "1")
+    assert status == 0 and data["data"].startswith("MNIST") and data["inputs"] == 784
+
+
+def test_the_mnist_loader_scales_pixels_and_keeps_labels(tmp_path):
+    from gradcheck.data import load_mnist
+
+    pixels = np.arange(2 * 4 * 4).reshape(2, 4, 4) * 8
+    write_idx(tmp_path / "train-images-idx3-ubyte", pixels, 2051, False)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([7, 3]), 2049, False)
+    digits = load_mnist(str(tmp_path / "train-images-idx3-ubyte"))
+    assert digits.X.shape == (2, 16) and np.allclose(digits.X * 255, pixels.reshape(2, 16))
+    assert digits.labels.tolist() == [7, 3] and digits.one_hot()[0, 7] == 1
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("swapped", "magic number 2049, not 2051"),
+    ("truncated", "truncated"),
+    ("missing", "has no train-labels-idx1-ubyte"),
+    ("count", "holds 5 images but"),
+])
+def test_bad_mnist_files_are_named_with_the_fix(tmp_path, problem, message, capsys):
+    images, labels = tmp_path / "train-images-idx3-ubyte", tmp_path / "train-labels-idx1-ubyte"
+    write_idx(images, np.zeros((5, 4, 4)), 2049 if problem == "swapped" else 2051, False)
+    if problem == "truncated":
+        images.write_bytes(images.read_bytes()[:-3])
+    if problem != "missing":
+        write_idx(labels, np.zeros(4 if problem == "count" else 5), 2049, False)
+    assert main(["nielsen", "--data", str(tmp_path), "--images", "5"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_nielsen_asks_for_fewer_images_than_the_data_has(capsys):
+    assert main(["nielsen", "--data", "synthetic", "--images", "5000"]) == 2
+    assert "lower --images" in capsys.readouterr().err
+
+
+def test_nielsen_training_records_a_norm_per_layer_per_epoch_and_a_plot(tmp_path, capsys):
+    assert main(["nielsen", "--data", "synthetic", "--images", "50", "--trials", "1", "--epochs", "3",
+                 "--out", str(tmp_path), "--json"]) == 0
+    training = json.loads(capsys.readouterr().out)["training"]
+    assert len(training["norms"]) == 4 and all(len(n) == 4 for n in training["norms"])
+    assert training["norms"][0] != training["norms"][-1]
+    assert (tmp_path / "nielsen_training.png").read_bytes().startswith(PNG)
+    assert (tmp_path / "nielsen.png").read_bytes().startswith(PNG)
+
+
+# -- slowdown ------------------------------------------------------------------------------------------------------
+def test_slowdown_reproduces_the_books_numbers(capsys):
+    status, data = run_json(capsys, "slowdown")
+    assert status == 0
+    runs = {(r["cost"], r["start"]): r for r in data["runs"]}
+    quick = runs["quadratic", "w=0.6, b=0.9"]
+    assert quick["first_output"] == pytest.approx(1 / (1 + np.exp(-1.5)))          # 0.82
+    assert 0.07 < quick["final_output"] < 0.11                                        # "about 0.09"
+    stuck = runs["quadratic", "w=2, b=2"]
+    assert stuck["first_output"] == pytest.approx(0.982, abs=1e-3) and 100 < stuck["slow_epochs"] < 250
+    assert runs["cross_entropy", "w=2, b=2"]["slow_epochs"] < 20                      # no plateau
+    assert runs["cross_entropy", "w=2, b=2"]["final_output"] < stuck["final_output"]
+    check = data["animation_check"]
+    assert check["true_gradient_ok"] and not check["animation_gradient_ok"]
+
+
+def test_slowdown_prints_the_failing_report_and_a_plot(tmp_path, capsys):
+    assert main(["slowdown", "--epochs", "20", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "rejects the animation's" in out and "gradient check FAILED" in out
+    assert (tmp_path / "slowdown.png").read_bytes().startswith(PNG)
+
+
+# -- check ---------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "usermodel.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def f(x):
+            return float(np.sum(np.sin(x) * x))
+
+        def g(x):
+            return np.cos(x) * x + np.sin(x)
+
+        def g_slipped(x):
+            out = g(x)
+            out[2] *= 1 + 1e-4
+            return out
+
+        x0 = np.linspace(-1.0, 1.0, 7)
+
+        def tree():
+            return {"a": np.ones(3), "b": [np.zeros((2, 2))]}
+
+        def f_tree(t):
+            return float(np.sum(t["a"] ** 3) + np.sum(np.exp(t["b"][0])))
+
+        def g_tree(t):
+            return {"a": 3 * t["a"] ** 2, "b": [np.exp(t["b"][0])]}
+    """))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("usermodel", None)
+
+
+def test_check_passes_a_correct_gradient(user_module, capsys):
+    assert main(["check", "usermodel:f", "usermodel:g", "--shape", "4,3"]) == 0
+    assert "gradient check passed" in capsys.readouterr().out
+
+
+def test_check_fails_one_wrong_entry_and_names_it(user_module, capsys):
+    status, data = run_json(capsys, "check", "usermodel:f", "usermodel:g_slipped", "--at", "usermodel:x0")
+    assert status == 1 and not data["ok"]
+    assert data["leaves"][0]["failed"] == 1 and data["leaves"][0]["worst"] == [2]
+
+
+def test_check_takes_a_pytree_from_a_function(user_module, capsys):
+    assert main(["check", "usermodel:f_tree", "usermodel:g_tree", "--at", "usermodel:tree"]) == 0
+
+
+def test_check_in_fast_mode_and_float32(user_module, capsys):
+    status, data = run_json(capsys, "check", "usermodel:f", "usermodel:g", "--mode", "fast", "--dtype", "float32",
+                            "--shape", "50")
+    assert status == 0 and data["calls"] <= 20
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("usermodel", "must be module:name"),
+    ("nosuchmodule:f", "cannot import 'nosuchmodule'"),
+    ("usermodel:nothing", "has no 'nothing'"),
+    ("usermodel:x0", "not a function"),
+])
+def test_check_names_a_bad_function_spec(user_module, spec, message, capsys):
+    assert main(["check", spec, "usermodel:g"]) == 2
+    assert message in capsys.readouterr().err
