@@ -27,7 +27,7 @@ def chapter_one():
 @pytest.mark.benchmark(group=GROUP)
 def test_check_network_every_parameter(benchmark, chapter_one):
     net, X, Y = chapter_one
-    report = benchmark.pedantic(check_network, args=(net, X, Y), rounds=3, iterations=1)
+    report = benchmark.pedantic(check_network, args=(net, X, Y), rounds=10, iterations=1)
     benchmark.extra_info.update(parameters=23_860, calls=report.calls)
     assert report.ok
 

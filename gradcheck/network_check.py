@@ -8,7 +8,9 @@ The verdicts are those of :func:`gradcheck.check_gradient`, with the same error 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,8 @@ from gradcheck.errors import InvalidType
 from gradcheck.nn import Network
 from gradcheck.report import GradientReport
 
-CHUNK_ELEMENTS = 1 << 22  # floats per batched pass: bounds memory at ~32 MiB per temporary
+CHUNK_ELEMENTS = 1 << 18  # floats per batched pass: 2 MiB temporaries stay in cache
+THREADS = min(4, os.cpu_count() or 1)
 
 
 def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[[Any], Any] | None = None,
@@ -66,39 +69,68 @@ class _Perturbed:
         per_item = 4 * n * max(net.sizes[layer + 1:])
         chunk = max(1, CHUNK_ELEMENTS // per_item)
         out = np.empty(len(idx))
-        w = net.weights[layer]
-        for start in range(0, len(idx), chunk):
-            sl = slice(start, start + chunk)
-            rows = idx[sl] if is_bias else idx[sl] // w.shape[1]
-            delta = steps[sl].astype(net.dtype)
-            if is_bias:
-                change = np.broadcast_to(delta[:, None], (len(rows), n))
-            else:
-                cols = idx[sl] % w.shape[1]
-                change = delta[:, None] * self.activations[layer][:, cols].T          # δ·aˡ⁻¹[:, i]
-            if layer < net.num_layers - 1:
-                # Only unit j of layer l moves, so zˡ⁺¹ moves by (σ(zⱼ + change) − σ(zⱼ))·Wˡ⁺¹[:, j]: rank 1 again.
-                z_j = self.zs[layer][:, rows].T                                      # (K, batch)
-                moved = self.act.fn(z_j + change) - self.activations[layer + 1][:, rows].T
-                z = self.zs[layer + 1][None] + moved[:, :, None] * net.weights[layer + 1][:, rows].T[:, None, :]
-                out[sl] = self._loss_from(layer + 1, z)
-            else:
-                z = np.repeat(self.zs[layer][None], len(rows), axis=0)               # (K, batch, n_L)
-                z[np.arange(len(rows)), :, rows] += change
-                out[sl] = self._loss_from(layer, z)
-            if net.l2 and not is_bias:
-                old = w.reshape(-1)[idx[sl]].astype(np.float64)
-                new = old + delta.astype(np.float64)
-                out[sl] += 0.5 * net.l2 / n * (new * new - old * old)
+        slices = [slice(start, start + chunk) for start in range(0, len(idx), chunk)]
+        caller = np.geterr()
+
+        def work(sl: slice) -> None:
+            with np.errstate(**caller):  # threads start with numpy's default error handling
+                out[sl] = self._chunk(layer, is_bias, idx[sl], steps[sl])
+
+        if len(slices) > 1 and THREADS > 1:
+            # numpy releases the GIL inside its loops, so the chunks run in parallel on separate cores
+            with ThreadPoolExecutor(max_workers=THREADS) as pool:
+                list(pool.map(work, slices))
+        else:
+            for sl in slices:
+                work(sl)
         return out + self.penalty
 
+    def _chunk(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        net, n = self.net, len(self.X)
+        w = net.weights[layer]
+        rows = idx if is_bias else idx // w.shape[1]
+        delta = steps.astype(net.dtype)
+        if is_bias:
+            change = np.broadcast_to(delta[:, None], (len(rows), n))
+        else:
+            cols = idx % w.shape[1]
+            change = delta[:, None] * self.activations[layer][:, cols].T          # δ·aˡ⁻¹[:, i]
+        if layer < net.num_layers - 1:
+            # Only unit j of layer l moves, so zˡ⁺¹ moves by (σ(zⱼ + change) − σ(zⱼ))·Wˡ⁺¹[:, j]: rank 1 again.
+            z_j = self.zs[layer][:, rows].T                                      # (K, batch)
+            moved = self.act.fn(z_j + change) - self.activations[layer + 1][:, rows].T
+            z = moved[:, :, None] * net.weights[layer + 1][:, rows].T[:, None, :]
+            z += self.zs[layer + 1][None]
+            out = self._loss_from(layer + 1, z)
+        else:
+            z = np.repeat(self.zs[layer][None], len(rows), axis=0)               # (K, batch, n_L)
+            z[np.arange(len(rows)), :, rows] += change
+            out = self._loss_from(layer, z)
+        if net.l2 and not is_bias:
+            old = w.reshape(-1)[idx].astype(np.float64)
+            new = old + delta.astype(np.float64)
+            out += 0.5 * net.l2 / n * (new * new - old * old)
+        return out
+
     def _loss_from(self, layer: int, z: np.ndarray) -> np.ndarray:
+        """Mean cost over the batch for each of K stacked pre-activations z of ``layer``, shape (K, batch, n_l)."""
         net, last = self.net, self.net.num_layers - 1
         for l in range(layer, last + 1):
             if l > layer:
                 z = a @ net.weights[l].T + net.biases[l]
             if l < last:
                 a = self.act.fn(z)
+        if self.cost.name == "cross_entropy":
+            # Σₒ softplus(z) − y·z as CrossEntropy.fn writes it, z·([z > 0] − y) + ln(1 + e^−|z|), so that nothing
+            # cancels; in place and with Y broadcast over the K copies rather than tiled.
+            t = np.abs(z)
+            np.negative(t, out=t)
+            np.exp(t, out=t)
+            np.log1p(t, out=t)
+            s = np.subtract(z > 0, self.Y, dtype=z.dtype)
+            s *= z
+            t += s
+            return t.sum(axis=2).mean(axis=1)
         K, n, m = z.shape
         flat = z.reshape(K * n, m)
         a = self.out.fn(flat) if self.cost.name == "quadratic" else None  # the other costs work from the logits

@@ -249,3 +249,16 @@ def test_check_in_fast_mode_and_float32(user_module, capsys):
 def test_check_names_a_bad_function_spec(user_module, spec, message, capsys):
     assert main(["check", spec, "usermodel:g"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_progress_bars_come_from_tqdm_on_stderr_unless_switched_off():
+    import argparse
+
+    from tqdm import tqdm
+
+    from gradcheck.cli import _progress
+
+    shown = _progress(argparse.Namespace(no_progress=False, json=False), "work")(range(3))
+    assert isinstance(shown, tqdm) and list(shown) == [0, 1, 2]
+    for quiet in ({"no_progress": True, "json": False}, {"no_progress": False, "json": True}):
+        assert not isinstance(_progress(argparse.Namespace(**quiet), "work")(range(3)), tqdm)
