@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out is not None:
             os.makedirs(args.out, exist_ok=True)
         if args.out is not None and command in PLOTTED:
-            from gradcheck.vanishing import require_matplotlib
+            from gradcheck.plots import require_matplotlib
 
             require_matplotlib()
         return COMMANDS[command](args)

@@ -16,6 +16,7 @@ import numpy as np
 from gradcheck.data import Digits
 from gradcheck.errors import InvalidArgument
 from gradcheck.nn import Network
+from gradcheck.plots import figure, save
 
 # ../shared/THEORY.md: ‖∂C/∂bˡ‖ per hidden layer, first to last, for [784] + hidden + [10] on MNIST.
 BOOK = {2: [0.066, 0.309], 3: [0.012, 0.060, 0.283], 4: [0.003, 0.017, 0.070, 0.285]}
@@ -133,31 +134,20 @@ def train(data: Digits, *, hidden_layers: int = 4, epochs: int, images: int = 10
 
 
 def plot_training(training: Training, path: str) -> str:
-    from gradcheck.vanishing import require_matplotlib
-
-    plt = require_matplotlib()
     norms = np.array(training.norms)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = figure()
     for l in range(norms.shape[1]):
         ax.semilogy(norms[:, l], label=f"hidden layer {l + 1}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("‖∂C/∂bˡ‖ on the training images")
     ax.set_title(f"Speed of learning per layer, {training.hidden_layers} hidden layers of 30 (η = {training.eta})")
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def plot_comparison(comparisons: list[Comparison], path: str) -> str:
     """Ratios to the last hidden layer, ours (medians) against the book's, on a log scale."""
-    from gradcheck.vanishing import require_matplotlib
-
-    plt = require_matplotlib()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for i, c in enumerate(comparisons):
+    fig, ax = figure()
+    for c in comparisons:
         layers = range(1, c.hidden_layers + 1)
         line, = ax.semilogy(layers, c.ratios, "o-", label=f"{c.hidden_layers} hidden layers, ours")
         if c.book_ratios:
@@ -166,9 +156,4 @@ def plot_comparison(comparisons: list[Comparison], path: str) -> str:
     ax.set_xlabel("hidden layer (1 = next to the input)")
     ax.set_ylabel("‖∂C/∂bˡ‖ ÷ ‖∂C/∂b of the last hidden layer‖")
     ax.set_title(f"How fast each layer learns at initialisation: {comparisons[0].source}")
-    ax.legend(fontsize="small")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -15,6 +15,7 @@ import numpy as np
 
 from gradcheck.check import check_gradient
 from gradcheck.nn import Network
+from gradcheck.plots import figure, save
 from gradcheck.report import GradientReport
 
 STARTS = {"w=0.6, b=0.9": (0.6, 0.9), "w=2, b=2": (2.0, 2.0)}
@@ -98,20 +99,12 @@ def table(results: list[Run]) -> str:
 
 
 def plot(results: list[Run], path: str) -> str:
-    from gradcheck.vanishing import require_matplotlib
-
-    plt = require_matplotlib()
-    fig, axes = plt.subplots(1, len(STARTS), figsize=(10, 4), sharey=True)
-    for ax, start in zip(np.atleast_1d(axes), STARTS):
+    fig, axes = figure(wide=True)
+    for ax, start in zip(axes, STARTS):
         for r in results:
             if r.start == start:
                 ax.plot(r.costs, label=r.cost)
         ax.set_title(f"one neuron from {start}, η = {results[0].eta}")
         ax.set_xlabel("epoch")
-        ax.grid(True, alpha=0.3)
-    np.atleast_1d(axes)[0].set_ylabel("cost")
-    np.atleast_1d(axes)[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    axes[0].set_ylabel("cost")
+    return save(fig, path, log_grid=False)

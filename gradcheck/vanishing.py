@@ -15,6 +15,7 @@ import numpy as np
 
 from gradcheck.errors import InvalidArgument
 from gradcheck.nn import Network
+from gradcheck.plots import figure, save
 
 COSTS = ("cross_entropy", "quadratic")
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
@@ -125,9 +126,8 @@ def table(result: Result) -> str:
 
 def plot(result: Result, path: str) -> str:
     """A PNG of ‖δˡ‖ against l (log scale) for the deepest network of each activation and cost."""
-    plt = require_matplotlib()
     deepest = max(p.depth for p in result.profiles)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = figure()
     colours = {}
     for p in result.profiles:
         if p.depth == deepest:
@@ -137,24 +137,7 @@ def plot(result: Result, path: str) -> str:
     ax.set_xlabel("hidden layer l (1 = next to the input)")
     ax.set_ylabel("‖∂C/∂bˡ‖ = ‖mean δˡ‖")
     ax.set_title(f"Gradient size per layer at initialisation, {deepest} hidden layers of {result.width}")
-    ax.legend()
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def require_matplotlib():
-    try:
-        import matplotlib
-    except ImportError:
-        raise InvalidArgument("plots need matplotlib, which is not installed: pip install 'gradcheck[plot]' "
-                              "(or leave out --out/--plot)") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return save(fig, path)
 
 
 def _positive_ints(name: str, values: Iterable[int]) -> list[int]:
