@@ -15,6 +15,7 @@ and ``activations[0]`` is the input x.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -177,9 +178,17 @@ class Network:
 
     def backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
         """One forward and one backward pass over the batch; see :class:`Backprop` for what it returns."""
-        X, Y = self._check_data(X, Y)
-        with np.errstate(over="ignore", under="ignore"):
-            return self._backprop(X, Y)
+        X, Y = self._check_data(X, Y, finite_x=False)
+        # Every entry of X reaches z¹ = XWᵀ + b (inf·0 is nan), so z¹ is finite iff X is, unless XWᵀ overflowed:
+        # checking z¹ instead of X costs n_in/n_1 times less, and X is looked at only when z¹ is not finite. Until
+        # then a nan or inf from X must not raise or warn, hence invalid="ignore"; with finite inputs an invalid
+        # operation here needs an overflow first (inf·0, inf − inf), and overflows are already let through.
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            bp = self._backprop(X, Y)
+        flat = bp.zs[0].reshape(-1)
+        if not np.isfinite(np.dot(flat, flat)):
+            _check_finite(X, "X")
+        return bp
 
     def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
         act, out, last = self._act, self._out, self.num_layers - 1
@@ -198,7 +207,7 @@ class Network:
         zs, activations, caches = self._forward(X)
         n, L, act = len(X), self.num_layers, self._act
         inv_n = 1.0 / n
-        mean_row = np.full(n, inv_n, dtype=self.dtype)                    # mean_row @ M: the mean of M's rows
+        mean_row = _mean_row(n, self.dtype)                                # mean_row @ M: the mean of M's rows
         deltas: list[np.ndarray] = [np.empty(0)] * L
         grad_w: list[np.ndarray] = [np.empty(0)] * L
         grad_b: list[np.ndarray] = [np.empty(0)] * L
@@ -238,16 +247,16 @@ class Network:
                     raise InvalidArgument(f"{name} contains nan or inf at {_first_bad(p)}; parameters must be "
                                           "finite")
 
-    def _check_x(self, X: Any) -> np.ndarray:
+    def _check_x(self, X: Any, finite: bool = True) -> np.ndarray:
         self._check_params()
-        X = _as_matrix(X, "X", self.dtype)
+        X = _as_matrix(X, "X", self.dtype, finite=finite)
         if X.shape[1] != self.sizes[0]:
             raise InvalidArgument(f"X has shape {X.shape} but the network takes {self.sizes[0]} inputs; pass X of "
                                   f"shape (batch, {self.sizes[0]}), one example per row")
         return X
 
-    def _check_data(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
-        X = self._check_x(X)
+    def _check_data(self, X: Any, Y: Any, finite_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        X = self._check_x(X, finite=finite_x)
         bounded = self.cost in ("cross_entropy", "log_likelihood")
         Y = _as_matrix(Y, "Y", self.dtype, finite=not bounded)  # bounded targets: the range check sees nan and inf
         n_out = self.sizes[-1]
@@ -341,6 +350,13 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         bad = _first_bad(arr)
         raise InvalidArgument(f"{name}{list(bad)} = {float(arr[bad])!r}; inputs and targets must be finite: drop or "
                               "impute that row")
+
+
+@functools.lru_cache(maxsize=64)
+def _mean_row(n: int, dtype: np.dtype) -> np.ndarray:
+    row = np.full(n, 1.0 / n, dtype=dtype)
+    row.flags.writeable = False
+    return row
 
 
 def _all_finite(arr: np.ndarray) -> bool:

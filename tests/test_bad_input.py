@@ -101,3 +101,17 @@ def test_weights_replaced_with_a_wrong_shape_are_caught_at_the_next_call():
     net.weights[1] = np.zeros((4, 2))
     with pytest.raises(ValueError, match=r"weights\[1\] has shape \(4, 2\)"):
         net.backprop(X, Y)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("mode", ["raise", "warn", "ignore"])
+def test_a_non_finite_input_is_named_whatever_numpy_does_with_errors(bad, mode):
+    """backprop checks X through z¹ = XWᵀ + b; a zero weight column makes inf·0 = nan there, which must still be
+    reported as X's fault, with no warning first (the suite turns warnings into errors) under any errstate."""
+    net = net_with()
+    net.weights[0][:, 1] = 0.0
+    X, Y = np.ones((5, 3)), np.full((5, 2), 0.5)
+    X[3, 1] = bad
+    with np.errstate(all=mode), pytest.raises(ValueError) as info:
+        net.backprop(X, Y)
+    assert f"X[3, 1] = {bad!r}" in str(info.value)
