@@ -228,9 +228,8 @@ class Network:
 
     # -- validation ----------------------------------------------------------------------------------------------
     def _check_params(self, finite: bool = False) -> None:
-        shapes = [(n, m) for m, n in zip(self.sizes[:-1], self.sizes[1:])]
-        if (not finite and [getattr(w, "shape", None) for w in self.weights] == shapes
-                and [getattr(b, "shape", None) for b in self.biases] == [(n,) for n, _ in shapes]):
+        if not finite and ([getattr(w, "shape", None) for w in self.weights],
+                           [getattr(b, "shape", None) for b in self.biases]) == _shapes(tuple(self.sizes)):
             return  # the common case, in one comparison; the loop below finds and names what is wrong
         if len(self.weights) != self.num_layers or len(self.biases) != self.num_layers:
             raise InvalidArgument(f"sizes {self.sizes} need {self.num_layers} weight matrices and bias vectors, got "
@@ -263,7 +262,7 @@ class Network:
         if Y.shape != (X.shape[0], n_out):
             raise InvalidArgument(f"Y has shape {Y.shape} but X has {X.shape[0]} rows and the network has {n_out} "
                                   f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X")
-        if bounded and not (Y.min() >= 0 and Y.max() <= 1):
+        if bounded and not (np.minimum.reduce(Y, axis=None) >= 0 and np.maximum.reduce(Y, axis=None) <= 1):
             _check_finite(Y, "Y")
             bad = _first_index(Y, (Y < 0) | (Y > 1))
             raise InvalidArgument(f"Y{list(bad)} = {float(Y[bad])!r} but {self.cost} needs targets in [0, 1]; rescale Y or use "
@@ -350,6 +349,12 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         bad = _first_bad(arr)
         raise InvalidArgument(f"{name}{list(bad)} = {float(arr[bad])!r}; inputs and targets must be finite: drop or "
                               "impute that row")
+
+
+@functools.lru_cache(maxsize=64)
+def _shapes(sizes: tuple[int, ...]) -> tuple[list[tuple[int, int]], list[tuple[int]]]:
+    """The weight and bias shapes ``sizes`` needs."""
+    return [(n, m) for m, n in zip(sizes[:-1], sizes[1:])], [(n,) for n in sizes[1:]]
 
 
 @functools.lru_cache(maxsize=64)
