@@ -8,9 +8,7 @@ The verdicts are those of :func:`gradcheck.check_gradient`, with the same error 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,6 @@ from gradcheck.nn import Network
 from gradcheck.report import GradientReport
 
 CHUNK_ELEMENTS = 1 << 18  # floats per batched pass: 2 MiB temporaries stay in cache
-THREADS = min(4, os.cpu_count() or 1)
 
 
 def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[[Any], Any] | None = None,
@@ -69,20 +66,9 @@ class _Perturbed:
         per_item = 4 * n * max(net.sizes[layer + 1:])
         chunk = max(1, CHUNK_ELEMENTS // per_item)
         out = np.empty(len(idx))
-        slices = [slice(start, start + chunk) for start in range(0, len(idx), chunk)]
-        caller = np.geterr()
-
-        def work(sl: slice) -> None:
-            with np.errstate(**caller):  # threads start with numpy's default error handling
-                out[sl] = self._chunk(layer, is_bias, idx[sl], steps[sl])
-
-        if len(slices) > 1 and THREADS > 1:
-            # numpy releases the GIL inside its loops, so the chunks run in parallel on separate cores
-            with ThreadPoolExecutor(max_workers=THREADS) as pool:
-                list(pool.map(work, slices))
-        else:
-            for sl in slices:
-                work(sl)
+        for start in range(0, len(idx), chunk):
+            sl = slice(start, start + chunk)
+            out[sl] = self._chunk(layer, is_bias, idx[sl], steps[sl])
         return out + self.penalty
 
     def _chunk(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
