@@ -59,7 +59,8 @@ class Sigmoid(Activation):
     CAP = {np.dtype(np.float64): 709.0, np.dtype(np.float32): 88.0, np.dtype(np.float16): 11.0}
 
     def fn(self, z: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(np.minimum(-z, self.CAP.get(np.result_type(z), 709.0))))
+        z = np.asarray(z)
+        return self.forward(z.reshape(1))[0][0] if z.ndim == 0 else self.forward(z)[0]
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return a / (1.0 + np.exp(z))  # σ(z)·σ(−z); exp overflowing to inf gives the right limit, 0
@@ -68,7 +69,7 @@ class Sigmoid(Activation):
         cap = self.CAP.get(z.dtype, 709.0)
         if np.minimum.reduce(z, axis=None) < -cap:  # rare, and a reduction is cheaper than clipping every time
             z = np.maximum(z, -cap)
-        e = np.negative(z)
+        e = np.negative(z, dtype=np.result_type(z, np.float16))  # a float copy, also of a 0-d or integer z
         np.exp(e, out=e)                # e⁻ᶻ
         a = e + 1.0
         np.reciprocal(a, out=a)         # σ(z) = 1/(1 + e⁻ᶻ)

@@ -55,8 +55,15 @@ class CrossEntropy(Cost):
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         # max(z, 0) − y·z written without cancellation: (1 − y)·z for z > 0 and −y·z otherwise, so that a confident,
         # correct output keeps its small cost to full relative precision.
-        linear = np.where(z > 0, (1 - y) * z, -y * z)
-        return np.sum(linear + np.log1p(np.exp(-np.abs(z))), axis=1)
+        # In place: z·([z > 0] − y) + ln(1 + e^−|z|).
+        t = np.abs(z)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        np.log1p(t, out=t)
+        linear = np.subtract(z > 0, y, dtype=t.dtype)
+        linear *= z
+        t += linear
+        return np.add.reduce(t, axis=1)
 
     def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
               cache: np.ndarray | None = None) -> np.ndarray:

@@ -168,7 +168,7 @@ class Network:
 
     def _loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         zs, activations, _ = self._forward(X)
-        return float(np.mean(self._cost.fn(zs[-1], activations[-1], Y))) + self.l2_penalty(len(X))
+        return float(np.add.reduce(self._cost.fn(zs[-1], activations[-1], Y)) / len(X)) + self.l2_penalty(len(X))
 
     def l2_penalty(self, n: int) -> float:
         """(λ/2n)·Σ‖W‖² for a batch of n examples, summed in float64 (Σw² of small float32 weights underflows)."""
