@@ -61,6 +61,26 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 2,10,100")
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive learning rate, e.g. 0.1")
+    return value
+
+
 def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
@@ -102,20 +122,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, metavar="PATH|digits|synthetic",
                    help="MNIST folder (train-images-idx3-ubyte, train-labels-idx1-ubyte, optionally .gz), "
                         "'digits' (scikit-learn's, the default when it is installed) or 'synthetic'")
-    p.add_argument("--images", type=int, default=1000, help="training images used (default 1000)")
-    p.add_argument("--trials", type=int, default=10, help="initialisations drawn (default 10)")
-    p.add_argument("--epochs", type=int, default=0,
+    p.add_argument("--images", type=_count, default=1000, help="training images used (default 1000)")
+    p.add_argument("--trials", type=_count, default=10, help="initialisations drawn (default 10)")
+    p.add_argument("--epochs", type=_count, default=0,
                    help="also train the 4-hidden-layer network this many epochs and record per-layer gradient "
                         "norms (the book used 500; default 0, no training)")
-    p.add_argument("--eta", type=float, default=0.1, help="learning rate for --epochs (default 0.1)")
+    p.add_argument("--eta", type=_rate, default=0.1, help="learning rate for --epochs (default 0.1)")
     _common(p, top=False)
 
     p = sub.add_parser("slowdown", help="chapter 3: one neuron, quadratic vs cross-entropy",
                        description="One sigmoid neuron, x = 1, y = 0, η = 0.15, from (w, b) = (0.6, 0.9) and "
                                    "(2, 2): output before and after, the plateau's length, learning curves; then "
                                    "the book animation's cross-entropy update 1/(1 − a) against the checker.")
-    p.add_argument("--epochs", type=int, default=300, help="epochs of gradient descent (default 300)")
-    p.add_argument("--eta", type=float, default=0.15, help="learning rate (default 0.15)")
+    p.add_argument("--epochs", type=_count, default=300, help="epochs of gradient descent (default 300)")
+    p.add_argument("--eta", type=_rate, default=0.15, help="learning rate (default 0.15)")
     _common(p, top=False)
 
     p = sub.add_parser("check", help="check your own function and gradient",

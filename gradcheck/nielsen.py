@@ -52,6 +52,8 @@ class Comparison:
 
 
 def _subset(data: Digits, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if n < 1:
+        raise InvalidArgument(f"images={n}: the gradient is a mean over images, so pass --images 1 or more")
     if n > len(data.X):
         raise InvalidArgument(f"asked for {n} images but {data.source} has {len(data.X)}; lower --images")
     return data.X[:n], data.one_hot()[:n]

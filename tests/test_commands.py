@@ -262,3 +262,20 @@ def test_progress_bars_come_from_tqdm_on_stderr_unless_switched_off():
     assert isinstance(shown, tqdm) and list(shown) == [0, 1, 2]
     for quiet in ({"no_progress": True, "json": False}, {"no_progress": False, "json": True}):
         assert not isinstance(_progress(argparse.Namespace(**quiet), "work")(range(3)), tqdm)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["slowdown", "--epochs", "-3"], "'-3' is not a whole number >= 0"),
+    (["slowdown", "--eta", "0"], "'0' is not a positive learning rate"),
+    (["nielsen", "--eta", "fast"], "'fast' is not a positive learning rate"),
+    (["nielsen", "--images", "many"], "'many' is not a whole number >= 0"),
+])
+def test_bad_numbers_on_the_command_line_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_nielsen_with_no_images_says_so(capsys):
+    assert main(["nielsen", "--data", "synthetic", "--images", "0"]) == 2
+    assert "--images" in capsys.readouterr().err
