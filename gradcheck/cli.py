@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradcheckError as error:
         print(f"gradcheck {command}: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `gradcheck | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 # -- the parser ----------------------------------------------------------------------------------------------------

@@ -279,3 +279,12 @@ def test_bad_numbers_on_the_command_line_are_usage_errors(argv, message, capsys)
 def test_nielsen_with_no_images_says_so(capsys):
     assert main(["nielsen", "--data", "synthetic", "--images", "0"]) == 2
     assert "--images" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    import subprocess
+
+    # about 150 kB of JSON: more than a pipe holds, so the writer meets the closed pipe
+    done = subprocess.run(f"{sys.executable} -m gradcheck vanishing --json | head -1", shell=True,
+                          capture_output=True, text=True)
+    assert done.stdout == "{\n" and "Traceback" not in done.stderr
