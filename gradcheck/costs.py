@@ -1,6 +1,7 @@
 """Costs C_x per example, each with its output-layer error δᴸ = ∂C_x/∂zᴸ beside it.
 
-``fn(z, a, y)`` returns C_x for each row, shape ``(batch,)``; ``delta(output, z, a, y, cache=None)`` returns δᴸ,
+``fn(z, a, y)`` returns C_x for each row, shape ``(batch,)`` (cross-entropy also takes stacked z of shape
+``(..., batch, n_out)`` with y broadcast, and sums over the last axis); ``delta(output, z, a, y, cache=None)`` returns δᴸ,
 shape ``(batch, n_out)``, where ``cache`` is what ``output.forward(z)`` returned beside a (it saves recomputing
 σ(−z)). Where σ′ cancels (cross-entropy after a sigmoid, log-likelihood after a softmax) the cost
 computes both from the logits z, which stays finite when a rounds to exactly 0 or 1.
@@ -55,7 +56,8 @@ class CrossEntropy(Cost):
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         # max(z, 0) − y·z written without cancellation: (1 − y)·z for z > 0 and −y·z otherwise, so that a confident,
         # correct output keeps its small cost to full relative precision.
-        # In place: z·([z > 0] − y) + ln(1 + e^−|z|).
+        # In place: z·([z > 0] − y) + ln(1 + e^−|z|), summed over the last axis by a product with ones (a short
+        # axis sums about 3× faster that way than by a reduction).
         t = np.abs(z)
         np.negative(t, out=t)
         np.exp(t, out=t)
@@ -63,7 +65,7 @@ class CrossEntropy(Cost):
         linear = np.subtract(z > 0, y, dtype=t.dtype)
         linear *= z
         t += linear
-        return np.add.reduce(t, axis=1)
+        return t @ np.ones(t.shape[-1], dtype=t.dtype)
 
     def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
               cache: np.ndarray | None = None) -> np.ndarray:

@@ -107,19 +107,8 @@ class _Perturbed:
                 z = a @ net.weights[l].T + net.biases[l]
             if l < last:
                 a = self.act.fn(z)
-        if self.cost.name == "cross_entropy":
-            # Σₒ softplus(z) − y·z as CrossEntropy.fn writes it, z·([z > 0] − y) + ln(1 + e^−|z|), so that nothing
-            # cancels; in place and with Y broadcast over the K copies rather than tiled.
-            t = np.abs(z)
-            np.negative(t, out=t)
-            np.exp(t, out=t)
-            np.log1p(t, out=t)
-            s = np.subtract(z > 0, self.Y, dtype=z.dtype)
-            s *= z
-            t += s
-            K, n, m = t.shape
-            per_example = t.reshape(K * n, m) @ np.ones(m, dtype=t.dtype)  # a product sums a short axis 3× faster
-            return per_example.reshape(K, n).mean(axis=1)
+        if self.cost.name == "cross_entropy":  # takes the K stacked copies at once, Y broadcast rather than tiled
+            return self.cost.fn(z, None, self.Y).mean(axis=1)
         K, n, m = z.shape
         flat = z.reshape(K * n, m)
         a = self.out.fn(flat) if self.cost.name == "quadratic" else None  # the other costs work from the logits

@@ -185,8 +185,7 @@ class Network:
         # operation here needs an overflow first (inf·0, inf − inf), and overflows are already let through.
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             bp = self._backprop(X, Y)
-        flat = bp.zs[0].reshape(-1)
-        if not np.isfinite(np.dot(flat, flat)):
+        if not _all_finite(bp.zs[0]):
             _check_finite(X, "X")
         return bp
 

@@ -83,14 +83,8 @@ def measure(*, depths: Sequence[int] = (2, 5, 10, 20, 50, 100), activations: Seq
     result = Result(width=width, batch=batch)
     jobs = [(a, d) for a in activations for d in depths]
     for activation, depth in progress(jobs):
-        sizes = [width] + [width] * depth + [1]
-        ce = Network(sizes, activation=activation, output="sigmoid", cost="cross_entropy", rng=rng)
-        quad = Network(sizes, activation=activation, output="sigmoid", cost="quadratic", weights=ce.weights,
-                       biases=ce.biases)
-        X = rng.uniform(0, 1, (batch, width))
-        Y = rng.integers(0, 2, (batch, 1)).astype(float)
         bps = {}
-        for net in (ce, quad):
+        for net, X, Y in _both_costs(activation, depth, width, batch, rng):
             bp = net.backprop(X, Y)
             bps[net.cost] = bp
             hidden = range(depth)  # weighted layers 0 … depth−1 end in hidden layers; layer `depth` is the output
@@ -102,10 +96,28 @@ def measure(*, depths: Sequence[int] = (2, 5, 10, 20, 50, 100), activations: Seq
     return result
 
 
+def _both_costs(activation: str, depth: int, width: int, batch: int,
+                rng: np.random.Generator) -> list[tuple[Network, np.ndarray, np.ndarray]]:
+    """``[width] + [width]*depth + [1]`` under cross-entropy and under the quadratic cost, sharing one draw of
+    weights and one batch: X uniform in [0, 1] ``(batch, width)``, Y of 0s and 1s ``(batch, 1)``."""
+    sizes = [width] + [width] * depth + [1]
+    ce = Network(sizes, activation=activation, output="sigmoid", cost="cross_entropy", rng=rng)
+    quad = Network(sizes, activation=activation, output="sigmoid", cost="quadratic", weights=ce.weights,
+                   biases=ce.biases)
+    X, Y = rng.uniform(0, 1, (batch, width)), rng.integers(0, 2, (batch, 1)).astype(float)
+    return [(ce, X, Y), (quad, X, Y)]
+
+
+def _sigmoid_prime(z: np.ndarray) -> np.ndarray:
+    """σ′(z) written out from its definition, not the library's: the identities below compare against it."""
+    e = np.exp(-np.abs(z))
+    return e / (1 + e) ** 2
+
+
 def _invariant_5(ce, quad) -> float:
     """max over hidden layers of ‖δ_quad − σ′(zᴸ)·δ_CE‖∞ / ‖δ_quad‖∞ (σ′(zᴸ) = δᴸ_quad / δᴸ_CE, per example)."""
     z = ce.zs[-1]
-    sigma_prime = np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2   # written out, not the library's σ′
+    sigma_prime = _sigmoid_prime(z)
     worst = 0.0
     for d_ce, d_quad in zip(ce.deltas[:-1], quad.deltas[:-1]):
         scale = np.abs(d_quad).max()
@@ -151,14 +163,10 @@ def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.rando
     """The question answered in numbers, on one deep sigmoid network with one output unit, both costs sharing its
     weights and data: what each output delta is, that every hidden delta is BP2 under both, and how fast they decay.
     """
-    sizes = [width] + [width] * depth + [1]
-    ce = Network(sizes, activation="sigmoid", output="sigmoid", cost="cross_entropy", rng=rng)
-    quad = Network(sizes, activation="sigmoid", output="sigmoid", cost="quadratic", weights=ce.weights,
-                   biases=ce.biases)
-    X, Y = rng.uniform(0, 1, (batch, width)), rng.integers(0, 2, (batch, 1)).astype(float)
+    (ce, X, Y), (quad, _, _) = _both_costs("sigmoid", depth, width, batch, rng)
     bp = {"cross_entropy": ce.backprop(X, Y), "quadratic": quad.backprop(X, Y)}
     z, a = bp["cross_entropy"].zs[-1], bp["cross_entropy"].activations[-1]
-    sigma_prime = np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2
+    sigma_prime = _sigmoid_prime(z)
 
     def rel(actual, expected):
         scale = np.abs(expected).max()
@@ -168,7 +176,7 @@ def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.rando
         worst = 0.0
         for l in range(depth):
             s = b.zs[l]
-            expected = (b.deltas[l + 1] @ ce.weights[l + 1]) * (np.exp(-np.abs(s)) / (1 + np.exp(-np.abs(s))) ** 2)
+            expected = (b.deltas[l + 1] @ ce.weights[l + 1]) * _sigmoid_prime(s)
             worst = max(worst, rel(b.deltas[l], expected))
         return worst
 
