@@ -192,7 +192,7 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _wrote(args: argparse.Namespace, paths: list[str]) -> str:
+def _wrote(paths: list[str]) -> str:
     return "" if not paths else "\nwrote " + ", ".join(paths)
 
 
@@ -260,7 +260,7 @@ def _cmd_vanishing(args: argparse.Namespace) -> int:
             f"max rel. deviation {worst:.1e}.\nSo first/last and shrink/layer are the same under both costs: "
             "cross-entropy does not cure vanishing gradients.")
     paths = [vanishing.plot(result, os.path.join(args.out, "vanishing.png"))] if args.out else []
-    _emit(args, "vanishing", data, text + _wrote(args, paths))
+    _emit(args, "vanishing", data, text + _wrote(paths))
     return 0
 
 
@@ -288,7 +288,7 @@ def _cmd_nielsen(args: argparse.Namespace) -> int:
                  f" accuracy on the training images {training.accuracy[0]:.2f} → {training.accuracy[-1]:.2f}")
         if args.out:
             paths.append(nielsen.plot_training(training, os.path.join(args.out, "nielsen_training.png")))
-    _emit(args, "nielsen", out, text + _wrote(args, paths))
+    _emit(args, "nielsen", out, text + _wrote(paths))
     return 0
 
 
@@ -307,7 +307,7 @@ def _cmd_slowdown(args: argparse.Namespace) -> int:
             f"{'passes' if animation.ok else 'rejects'} the animation's (margin {animation.margin:.3g}):\n"
             + str(animation))
     paths = [slowdown.plot(runs, os.path.join(args.out, "slowdown.png"))] if args.out else []
-    _emit(args, "slowdown", data, text + _wrote(args, paths))
+    _emit(args, "slowdown", data, text + _wrote(paths))
     return 0 if true.ok and not animation.ok else 1
 
 
