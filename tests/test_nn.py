@@ -180,3 +180,22 @@ def test_as_functions_gives_the_loss_and_its_gradient():
     assert loss(net.params) == net.loss(X, Y)
     g = grad(net.params)
     assert_close(g["weights"], net.backprop(X, Y).grad_w, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_sigmoid_cache_is_sigma_of_minus_z_to_full_precision_and_never_overflows(dtype):
+    from gradcheck.activations import HIDDEN
+
+    z = np.array([-1000.0, -60.0, -1.0, 0.0, 3.0, 40.0, 1000.0], dtype=dtype)
+    a, cache = HIDDEN["sigmoid"].forward(z)
+    with np.errstate(over="ignore"):  # e^1000 = inf gives the exact limit 0 here
+        exact_a = 1 / (1 + np.exp(-z.astype(np.float64)))
+        exact_s = 1 / (1 + np.exp(z.astype(np.float64)))
+    tiny = np.finfo(dtype).tiny
+    assert a.dtype == cache.dtype == dtype
+    # relative precision wherever the value is a normal number (σ(−1000) stays below the smallest normal)
+    for got, exact in ((a, exact_a), (cache, exact_s)):
+        normal = exact > tiny
+        assert np.all(np.abs(got[normal] - exact[normal]) <= 4 * np.finfo(dtype).eps * exact[normal])
+        assert np.all(got[~normal] <= tiny)
+    assert HIDDEN["sigmoid"].fn(0.0) == 0.5 and HIDDEN["sigmoid"].fn(np.array([2]))[0] == pytest.approx(0.8807970779)
