@@ -20,7 +20,7 @@ from gradcheck.errors import InvalidType
 from gradcheck.nn import Network
 from gradcheck.report import GradientReport
 
-CHUNK_ELEMENTS = 1 << 18  # floats per batched pass: 2 MiB temporaries stay in cache
+CHUNK_ELEMENTS = 1 << 18  # floats in the largest temporary of a batched pass (2 MiB in float64)
 
 
 def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[[Any], Any] | None = None,
@@ -45,59 +45,109 @@ def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[
     L = net.num_layers
     caller = np.geterr()
     with np.errstate(all="ignore"):
-        bulk = _Perturbed(net, X, Y)
+        bulk = _Perturbed(net, X, Y, loss(params))
         return _check(loss, grad or backprop_grad, params, rtol, atol, None, caller,
                       bulk=lambda leaf, idx, steps: bulk(leaf % L, leaf >= L, idx, steps))
 
 
 class _Perturbed:
-    """The loss with one parameter perturbed, for many (parameter, step) pairs at once."""
+    """The loss with one parameter perturbed, for many (parameter, step) pairs at once.
 
-    def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray) -> None:
-        self.net, self.X, self.Y = net, X, Y
+    Under cross-entropy the perturbed loss is f(x) plus the exact change it makes, summed from each output's change
+    of cost. With c = σ(−|z|), s = −sign(z) and a change Δ of the logit z (softplus(t) = t + softplus(−t)):
+
+        C(z + Δ) − C(z) = ln(1 + c·(e^{sΔ} − 1)) + ([z > 0] − y)·Δ
+
+    which keeps full relative precision however small Δ is (c ≤ ½, so the logarithm is never near a pole), and costs
+    one expm1 and one log1p per output where recomputing C(z + Δ) costs more passes over memory. The linear term sums
+    over outputs by a product with precomputed weights. Other costs recompute the perturbed loss directly.
+    """
+
+    def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray, f0: float) -> None:
+        self.net, self.X, self.Y, self.f0 = net, X, Y, f0
         self.act, self.out, self.cost = HIDDEN[net.activation], OUTPUTS[net.output], COSTS[net.cost]
         bp = net.backprop(X, Y)
         self.zs, self.activations = bp.zs, bp.activations
         self.penalty = net.l2_penalty(len(X))
+        self.by_change = self.cost.name == "cross_entropy"
+        if self.by_change:
+            z = self.zs[-1]
+            self.flip = np.where(z > 0, -1.0, 1.0).astype(net.dtype)   # s
+            self.coef = self.out.fn(-np.abs(z))                        # c = σ(−|z|) ≤ ½
+            self.slope = np.subtract(z > 0, Y, dtype=net.dtype)         # [z > 0] − y
+            if net.num_layers > 1:
+                # Σₒ slope·Δ for Δ = moved ⊗ Wᴸ[:, j]: moved times (slope @ Wᴸ)[:, j]
+                self.slope_w = self.slope @ net.weights[-1]
 
     def __call__(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """Loss for each flat index of weights[layer] (or biases[layer]) perturbed by the matching step."""
         net, n = self.net, len(self.X)
-        per_item = 4 * n * max(net.sizes[layer + 1:])
+        per_item = n * max(net.sizes[layer + 1:])
         chunk = max(1, CHUNK_ELEMENTS // per_item)
         out = np.empty(len(idx))
         for start in range(0, len(idx), chunk):
             sl = slice(start, start + chunk)
             out[sl] = self._chunk(layer, is_bias, idx[sl], steps[sl])
-        return out + self.penalty
+        if net.l2 and not is_bias:
+            old = net.weights[layer].reshape(-1)[idx].astype(np.float64)
+            new = old + steps.astype(net.dtype).astype(np.float64)
+            out += 0.5 * net.l2 / n * (new * new - old * old)
+        return out
 
     def _chunk(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        net, n = self.net, len(self.X)
+        net, n, last = self.net, len(self.X), self.net.num_layers - 1
         w = net.weights[layer]
         rows = idx if is_bias else idx // w.shape[1]
         delta = steps.astype(net.dtype)
         if is_bias:
             change = np.broadcast_to(delta[:, None], (len(rows), n))
         else:
-            cols = idx % w.shape[1]
-            change = delta[:, None] * self.activations[layer][:, cols].T          # δ·aˡ⁻¹[:, i]
-        if layer < net.num_layers - 1:
+            change = delta[:, None] * self.activations[layer][:, idx % w.shape[1]].T   # δ·aˡ⁻¹[:, i], (K, batch)
+        if not self.by_change:
+            return self._direct(layer, rows, change)
+        if layer == last:                       # only output j moves: every array is (K, batch)
+            t = change * self.flip[:, rows].T
+            linear = np.einsum("kb,kb->k", change, self.slope[:, rows].T)
+            coef = self.coef[:, rows].T
+        else:
             # Only unit j of layer l moves, so zˡ⁺¹ moves by (σ(zⱼ + change) − σ(zⱼ))·Wˡ⁺¹[:, j]: rank 1 again.
+            moved = self.act.fn(self.zs[layer][:, rows].T + change) - self.activations[layer + 1][:, rows].T
+            coef = self.coef
+            if layer + 1 == last:               # the logits move by moved ⊗ Wᴸ[:, j]
+                # the K outer products: einsum writes them twice as fast as broadcasting
+                t = np.einsum("kb,ko->kbo", moved, net.weights[last][:, rows].T)
+                linear = np.einsum("kb,bk->k", moved, self.slope_w[:, rows])
+            else:                               # through the layers above to the logits
+                z = np.einsum("kb,ko->kbo", moved, net.weights[layer + 1][:, rows].T)
+                z += self.zs[layer + 1][None]
+                for l in range(layer + 2, last + 1):
+                    z = self.act.fn(z) @ net.weights[l].T
+                    z += net.biases[l]
+                t = z - self.zs[last]
+                linear = t.reshape(len(rows), -1) @ self.slope.reshape(-1)
+            t *= self.flip
+        np.expm1(t, out=t)
+        t *= coef
+        np.log1p(t, out=t)                       # ln(1 + c·(e^{sΔ} − 1)) per output (and example)
+        total = t.reshape(len(rows), -1) @ np.ones(t[0].size, dtype=t.dtype) + linear
+        out = self.f0 + total.astype(np.float64) / n
+        bad = np.flatnonzero(~np.isfinite(out))  # e^{sΔ} overflowed (a huge step): recompute those directly
+        if bad.size:
+            out[bad] = self._direct(layer, rows[bad], change[bad])
+        return out
+
+    def _direct(self, layer: int, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """The perturbed loss recomputed from zˡ: unit rows[k] of layer ``layer`` has its z moved by change[k]."""
+        net = self.net
+        if layer < net.num_layers - 1:
             z_j = self.zs[layer][:, rows].T                                      # (K, batch)
             moved = self.act.fn(z_j + change) - self.activations[layer + 1][:, rows].T
-            # the K outer products moved[k] ⊗ Wˡ⁺¹[:, j]: einsum writes them twice as fast as broadcasting
             z = np.einsum("kb,ko->kbo", moved, net.weights[layer + 1][:, rows].T)
             z += self.zs[layer + 1][None]
-            out = self._loss_from(layer + 1, z)
-        else:
-            z = np.repeat(self.zs[layer][None], len(rows), axis=0)               # (K, batch, n_L)
-            z[np.arange(len(rows)), :, rows] += change
-            out = self._loss_from(layer, z)
-        if net.l2 and not is_bias:
-            old = w.reshape(-1)[idx].astype(np.float64)
-            new = old + delta.astype(np.float64)
-            out += 0.5 * net.l2 / n * (new * new - old * old)
-        return out
+            return self._loss_from(layer + 1, z) + self.penalty
+        z = np.repeat(self.zs[layer][None], len(rows), axis=0)                   # (K, batch, n_L)
+        z[np.arange(len(rows)), :, rows] += change
+        return self._loss_from(layer, z) + self.penalty
 
     def _loss_from(self, layer: int, z: np.ndarray) -> np.ndarray:
         """Mean cost over the batch for each of K stacked pre-activations z of ``layer``, shape (K, batch, n_l)."""

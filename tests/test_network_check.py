@@ -53,3 +53,46 @@ def test_check_network_refuses_a_negative_tolerance():
     net, X, Y = problem()
     with pytest.raises(ValueError, match="rtol=-0.1"):
         check_network(net, X, Y, rtol=-0.1)
+
+
+def _perturbed_losses(net, X, Y, layer, is_bias, idx, steps):
+    """The loss of the network with one parameter moved, recomputed from scratch for each (index, step)."""
+    loss, _ = net.as_functions(X, Y)
+    out = []
+    for i, s in zip(idx, steps):
+        params = net.params
+        leaf = params["biases" if is_bias else "weights"][layer].reshape(-1)
+        leaf[i] = (np.float64(leaf[i]) + s).astype(net.dtype)
+        out.append(loss(params))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes", [(6, 5, 3), (4, 5, 4, 3), (5, 3)], ids=str)
+@pytest.mark.parametrize("combo", [("sigmoid", "sigmoid", "cross_entropy"), ("tanh", "sigmoid", "cross_entropy"),
+                                   ("relu", "softmax", "log_likelihood"), ("sigmoid", "identity", "quadratic")],
+                         ids=combo_id)
+@pytest.mark.parametrize("scale", [1.0, 1e-7, 3e-3], ids=["h", "tiny-steps", "large-steps"])
+def test_batched_losses_equal_the_perturbed_network_loss(combo, sizes, dtype, scale):
+    """Every value the batched path hands the checker is the loss of the perturbed network, to rounding."""
+    from gradcheck.network_check import _Perturbed
+
+    net, X, Y = problem(*combo, sizes=sizes, batch=7, l2=0.1, dtype=dtype, seed=3)
+    loss, _ = net.as_functions(X, Y)
+    f0 = loss(net.params)
+    bulk = _Perturbed(net, *net._check_data(X, Y), f0)
+    rng = np.random.default_rng(4)
+    eps = np.finfo(net.dtype).eps
+    for layer in range(net.num_layers):
+        for is_bias in (False, True):
+            size = (net.biases if is_bias else net.weights)[layer].size
+            idx = np.arange(size)
+            leaf = (net.biases if is_bias else net.weights)[layer].reshape(-1).astype(np.float64)
+            h = scale * eps ** (1 / 3) * np.maximum(np.abs(leaf), 0.1) * rng.choice([-2.0, -1.0, 1.0, 2.0], size)
+            steps = (leaf + h).astype(net.dtype).astype(np.float64) - leaf   # as the checker rounds them
+            with np.errstate(all="ignore"):
+                got = bulk(layer, is_bias, idx, steps)
+            want = _perturbed_losses(net, X, Y, layer, is_bias, idx, steps)
+            # both are f0 plus a change far below f0: they agree to the rounding of the recomputed loss (up to 2.5
+            # ulps of f0 seen)
+            assert np.all(np.abs(got - want) <= 4 * eps * abs(f0)), (layer, is_bias, np.abs(got - want).max() / abs(f0))
