@@ -72,7 +72,7 @@ def _perturbed_losses(net, X, Y, layer, is_bias, idx, steps):
 @pytest.mark.parametrize("combo", [("sigmoid", "sigmoid", "cross_entropy"), ("tanh", "sigmoid", "cross_entropy"),
                                    ("relu", "softmax", "log_likelihood"), ("sigmoid", "identity", "quadratic")],
                          ids=combo_id)
-@pytest.mark.parametrize("scale", [1.0, 1e-7, 3e-3], ids=["h", "tiny-steps", "large-steps"])
+@pytest.mark.parametrize("scale", [1.0, 1e-7, 300.0], ids=["h", "tiny-steps", "large-steps"])
 def test_batched_losses_equal_the_perturbed_network_loss(combo, sizes, dtype, scale):
     """Every value the batched path hands the checker is the loss of the perturbed network, to rounding."""
     from gradcheck.network_check import _Perturbed
@@ -96,3 +96,45 @@ def test_batched_losses_equal_the_perturbed_network_loss(combo, sizes, dtype, sc
             # both are f0 plus a change far below f0: they agree to the rounding of the recomputed loss (up to 2.5
             # ulps of f0 seen)
             assert np.all(np.abs(got - want) <= 4 * eps * abs(f0)), (layer, is_bias, np.abs(got - want).max() / abs(f0))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "softplus", "identity", "relu", "leaky_relu"])
+def test_last_hidden_layer_is_interpolated_to_a_tenth_of_an_ulp(activation, dtype):
+    """The interpolated values are the directly computed ones (f(x) plus the change), to an ulp of f(x)."""
+    from gradcheck.network_check import _Perturbed
+
+    net, X, Y = problem(activation, "sigmoid", "cross_entropy", sizes=(8, 6, 4), batch=9, dtype=dtype, seed=7)
+    loss, _ = net.as_functions(X, Y)
+    f0 = loss(net.params)
+    bulk = _Perturbed(net, *net._check_data(X, Y), f0)
+    eps = np.finfo(net.dtype).eps
+    for is_bias in (False, True):
+        leaf = (net.biases if is_bias else net.weights)[0].reshape(-1).astype(np.float64)
+        idx = np.arange(leaf.size)
+        for offset in (1.0, -2.0):
+            steps = (leaf + offset * eps ** (1 / 3) * np.maximum(np.abs(leaf), 0.1)).astype(net.dtype) - leaf
+            with np.errstate(all="ignore"):
+                values, done = bulk._interpolated(0, is_bias, idx, steps)
+                direct = bulk._chunk(0, is_bias, idx, steps)
+            assert done.all()
+            assert np.all(np.abs(values - direct) <= 2 * eps * abs(f0))
+            assert np.all(values != f0)
+
+
+def test_a_unit_with_a_kink_in_reach_is_computed_directly():
+    """A ReLU unit sitting at z = 0 for one example has a kink inside the interval: no polynomial fits it."""
+    from gradcheck.network_check import _Perturbed
+
+    net, X, Y = problem("relu", "sigmoid", "cross_entropy", sizes=(5, 4, 3), batch=6, seed=1)
+    z = X @ net.weights[0].T
+    net.biases[0][:] = 1.0 - z[0]          # every unit active for every example (z = 1 for example 0) ...
+    net.biases[0][2] = -z[0, 2]            # ... but unit 2, which sits exactly at its kink for example 0
+    loss, _ = net.as_functions(X, Y)
+    bulk = _Perturbed(net, *net._check_data(X, Y), loss(net.params))
+    idx = np.arange(net.weights[0].size)
+    steps = np.full(idx.size, 1e-5)
+    with np.errstate(all="ignore"):
+        _, done = bulk._interpolated(0, False, idx, steps * np.where(idx % 2, 1, -1))
+    assert not done[idx // 5 == 2].any()
+    assert done[idx // 5 != 2].all()
