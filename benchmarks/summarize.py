@@ -51,6 +51,10 @@ def main(path: str) -> None:
             ratio = f"{stats['median'] / base:.2f}×" if base else ""
             gflops = bench.get("extra_info", {}).get("gflops_per_s", "")
             print(f"| {name} | {fmt(stats['median'])} | {fmt(stats['min'])} | {ratio} | {gflops} |")
+        for name, bench in benches.items():
+            paired = bench.get("extra_info", {}).get("times_check_network")
+            if paired:
+                print(f"\n{name} ÷ check_network timed back to back (best of 3 before and after): {paired}×")
         print()
 
 
