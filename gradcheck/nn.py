@@ -16,6 +16,7 @@ and ``activations[0]`` is the input x.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,21 @@ from gradcheck.costs import COSTS, Cost
 from gradcheck.errors import InvalidArgument, InvalidType
 
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _quiet(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` under np.errstate(over, under, invalid = "ignore"): numpy 2's errstate decorator enters the state
+    for each call, thread-safely and at half the cost of a ``with`` block; numpy 1's keeps it on the instance, which
+    concurrent calls would share, so there each call gets its own ``with``."""
+    state = {"over": "ignore", "under": "ignore", "invalid": "ignore"}
+    if int(np.__version__.split(".")[0]) >= 2:
+        return np.errstate(**state)(method)
+
+    @functools.wraps(method)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(**state):
+            return method(*args, **kwargs)
+    return quiet
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,15 +195,18 @@ class Network:
     def backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
         """One forward and one backward pass over the batch; see :class:`Backprop` for what it returns."""
         X, Y = self._check_data(X, Y, finite_x=False)
+        bp = self._backprop_quiet(X, Y)
         # Every entry of X reaches z¹ = XWᵀ + b (inf·0 is nan), so z¹ is finite iff X is, unless XWᵀ overflowed:
         # checking z¹ instead of X costs n_in/n_1 times less, and X is looked at only when z¹ is not finite. Until
-        # then a nan or inf from X must not raise or warn, hence invalid="ignore"; with finite inputs an invalid
-        # operation here needs an overflow first (inf·0, inf − inf), and overflows are already let through.
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            bp = self._backprop(X, Y)
+        # then a nan or inf from X must not raise or warn, hence invalid="ignore" below; with finite inputs an
+        # invalid operation needs an overflow first (inf·0, inf − inf), and overflows are already let through.
         if not _all_finite(bp.zs[0]):
             _check_finite(X, "X")
         return bp
+
+    @_quiet
+    def _backprop_quiet(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
+        return self._backprop(X, Y)
 
     def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
         act, out, last = self._act, self._out, self.num_layers - 1
@@ -254,21 +273,28 @@ class Network:
         return X
 
     def _check_data(self, X: Any, Y: Any, finite_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        X = self._check_x(X, finite=finite_x)
-        bounded = self.cost in ("cross_entropy", "log_likelihood")
-        Y = _as_matrix(Y, "Y", self.dtype, finite=not bounded)  # bounded targets: the range check sees nan and inf
-        n_out = self.sizes[-1]
-        if Y.shape != (X.shape[0], n_out):
-            raise InvalidArgument(f"Y has shape {Y.shape} but X has {X.shape[0]} rows and the network has {n_out} "
-                                  f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X")
-        if bounded and not (np.minimum.reduce(Y, axis=None) >= 0 and np.maximum.reduce(Y, axis=None) <= 1):
+        n_in, n_out, dtype = self.sizes[0], self.sizes[-1], self.dtype
+        if (type(X) is np.ndarray and type(Y) is np.ndarray and X.dtype == dtype and Y.dtype == dtype
+                and X.ndim == 2 and X.shape[1] == n_in and Y.shape == (X.shape[0], n_out) and X.shape[0]):
+            self._check_params()  # the common case, arrays ready to use, in a few comparisons
+        else:                     # the general one converts, and names what is wrong
+            X = self._check_x(X, finite=False)
+            Y = _as_matrix(Y, "Y", dtype, finite=False)
+            if Y.shape != (X.shape[0], n_out):
+                raise InvalidArgument(f"Y has shape {Y.shape} but X has {X.shape[0]} rows and the network has {n_out} "
+                                      f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X")
+        if finite_x:
+            _check_finite(X, "X")
+        if self.cost == "quadratic":
             _check_finite(Y, "Y")
+        elif not (np.minimum.reduce(Y, axis=None) >= 0 and np.maximum.reduce(Y, axis=None) <= 1):
+            _check_finite(Y, "Y")  # bounded targets: the range check sees nan and inf too
             bad = _first_index(Y, (Y < 0) | (Y > 1))
-            raise InvalidArgument(f"Y{list(bad)} = {float(Y[bad])!r} but {self.cost} needs targets in [0, 1]; rescale Y or use "
-                                  "cost='quadratic'")
+            raise InvalidArgument(f"Y{list(bad)} = {float(Y[bad])!r} but {self.cost} needs targets in [0, 1]; rescale Y "
+                                  "or use cost='quadratic'")
         if self.cost == "log_likelihood":
             sums = Y.sum(axis=1)
-            tol = 64 * np.finfo(self.dtype).eps * n_out
+            tol = 64 * np.finfo(dtype).eps * n_out
             bad_rows = np.flatnonzero(np.abs(sums - 1) > tol)
             if bad_rows.size:
                 r = int(bad_rows[0])
@@ -364,10 +390,9 @@ def _mean_row(n: int, dtype: np.dtype) -> np.ndarray:
 
 
 def _all_finite(arr: np.ndarray) -> bool:
-    """True if every entry is finite. Σx² is inf or nan when any entry is, and BLAS sums it faster than isfinite
-    allocates a mask; only when Σx² overflows on finite entries is the mask needed."""
-    flat = arr.reshape(-1)
-    return bool(np.isfinite(np.dot(flat, flat))) or bool(np.isfinite(arr).all())
+    """True if every entry is finite. Σx is inf or nan when any entry is, and one reduction costs less than the mask
+    isfinite allocates; only when Σx overflows on finite entries is the mask needed."""
+    return math.isfinite(np.add.reduce(arr, axis=None)) or bool(np.isfinite(arr).all())
 
 
 def _first_index(a: np.ndarray, mask: np.ndarray) -> tuple[int, ...]:
