@@ -34,8 +34,11 @@ class Activation:
 
     # The fast path used by Network.backprop: the forward pass keeps a cache from which σ′ costs no transcendental
     # function, and the backward pass multiplies σ′ into a product it owns, in place.
-    def forward(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(a, cache)``: a = σ(z) and whatever makes σ′ cheap in :meth:`backward` (None if nothing does)."""
+    def forward(self, z: np.ndarray, guard: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(a, cache)``: a = σ(z) and whatever makes σ′ cheap in :meth:`backward` (None if nothing does).
+
+        With ``guard=False`` the cache may hold nan where z is extreme (a is always right): for callers that check
+        their result once and recompute with the guard, instead of paying for it at every layer."""
         return self.fn(z), None
 
     def backward(self, z: np.ndarray, a: np.ndarray, cache: np.ndarray | None, g: np.ndarray) -> np.ndarray:
@@ -65,12 +68,14 @@ class Sigmoid(Activation):
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return a / (1.0 + np.exp(z))  # σ(z)·σ(−z); exp overflowing to inf gives the right limit, 0
 
-    def forward(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cap = self.CAP.get(z.dtype, 709.0)
-        if np.minimum.reduce(z, axis=None) < -cap:  # rare, and a reduction is cheaper than clipping every time
-            z = np.maximum(z, -cap)
-        e = np.negative(z, dtype=np.result_type(z, np.float16))  # a float copy, also of a 0-d or integer z
-        np.exp(e, out=e)                # e⁻ᶻ
+    def forward(self, z: np.ndarray, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        if guard:
+            cap = self.CAP.get(z.dtype, 709.0)
+            if np.minimum.reduce(z, axis=None) < -cap:  # rare, and a reduction is cheaper than clipping every time
+                z = np.maximum(z, -cap)
+        # a float copy, also of a 0-d or integer z
+        e = np.negative(z) if z.dtype.kind == "f" else np.negative(z, dtype=np.result_type(z, np.float16))
+        np.exp(e, out=e)                # e⁻ᶻ (inf without the guard where z < −CAP: then σ(−z) below is nan)
         a = e + 1.0
         np.reciprocal(a, out=a)         # σ(z) = 1/(1 + e⁻ᶻ)
         e *= a                          # σ(−z) = e⁻ᶻ·σ(z)
