@@ -238,7 +238,9 @@ class Network:
         for l in range(L - 1, -1, -1):
             deltas[l] = delta
             grad_b[l] = mean_row @ delta                                    # BP3: ∂C/∂bˡ = mean δˡ
-            if n < self.sizes[l]:                                          # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
+            if n == 1:                                                     # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
+                grad_w[l] = delta.T * activations[l]                       # (BLAS is slow at outer products)
+            elif n < self.sizes[l]:
                 grad_w[l] = (delta * inv_n).T @ activations[l]             # (1/n scales the smaller factor)
             else:
                 grad_w[l] = delta.T @ activations[l]
