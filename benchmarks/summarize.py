@@ -40,7 +40,21 @@ def main(path: str) -> None:
         groups[bench["group"] or ""][name] = bench
     print(f"machine: {data['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
           f"python {data['machine_info'].get('python_version')}, {data['datetime']}\n")
+    interleaved = [b for b in data["benchmarks"] if "ratios" in b.get("extra_info", {})]
+    if interleaved:
+        print("### interleaved rounds (time ÷ Network.backprop, median of per-round ratios)")
+        print("| network | batch | dtype | Network.backprop (best) | clean numpy | matmuls only | of matmul peak |")
+        print("|---|---|---|---|---|---|---|")
+        for bench in interleaved:
+            info = bench["extra_info"]
+            ratios = info["ratios"]
+            print(f"| {info['sizes']} | {info['batch']} | {info['dtype']} | "
+                  f"{fmt(info['best_us']['Network.backprop'] * 1e-6)} | {ratios['clean numpy']:.2f}× | "
+                  f"{ratios['matmuls only']:.2f}× | {info['fraction_of_peak']:.0%} |")
+        print()
     for group, benches in groups.items():
+        if group.startswith("interleaved"):
+            continue
         base_name = "Network.backprop" if "Network.backprop" in benches else "check_network"
         base = benches.get(base_name, {}).get("stats", {}).get("median")
         print(f"### {group}")
