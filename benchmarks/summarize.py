@@ -43,14 +43,17 @@ def main(path: str) -> None:
     interleaved = [b for b in data["benchmarks"] if "ratios" in b.get("extra_info", {})]
     if interleaved:
         print("### interleaved rounds (time ÷ Network.backprop, median of per-round ratios)")
-        print("| network | batch | dtype | Network.backprop (best) | clean numpy | matmuls only | of matmul peak |")
-        print("|---|---|---|---|---|---|---|")
+        print("| network | batch | dtype | Network.backprop (best) | clean numpy | torch eager | jax jit | matmuls only "
+              "| of matmul peak |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for bench in interleaved:
             info = bench["extra_info"]
             ratios = info["ratios"]
+            cells = [f"{ratios[k]:.2f}×" if k in ratios else "not installed"
+                     for k in ("clean numpy", "torch eager", "jax jit", "matmuls only")]
             print(f"| {info['sizes']} | {info['batch']} | {info['dtype']} | "
-                  f"{fmt(info['best_us']['Network.backprop'] * 1e-6)} | {ratios['clean numpy']:.2f}× | "
-                  f"{ratios['matmuls only']:.2f}× | {info['fraction_of_peak']:.0%} |")
+                  f"{fmt(info['best_us']['Network.backprop'] * 1e-6)} | {' | '.join(cells)} | "
+                  f"{info['fraction_of_peak']:.0%} |")
         print()
     for group, benches in groups.items():
         if group.startswith("interleaved"):

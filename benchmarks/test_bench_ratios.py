@@ -2,16 +2,15 @@
 
 This machine's speed moves by up to 2× over seconds, and pytest-benchmark times one implementation to completion
 before the next, so two medians from one run can come from different speeds. Here every round times each
-implementation once, in a block of about 0.1 s (long enough that thread pools left spinning by the previous
-block cost it little), in an order that rotates from round to round; each round gives a
+implementation once, in a block of about 0.1 s, in an order that rotates from round to round; each round gives a
 ratio to `Network.backprop`, and the median over the rounds is recorded in ``extra_info["ratios"]`` (time ÷
 Network.backprop: above 1 is slower than ours). A 1024×1024 product in the same rounds gives the fraction of the
 machine's matrix-product peak that `Network.backprop` reaches. pytest-benchmark's own timing of this test is of the
 whole round and means nothing; `summarize.py` prints the ratios.
 
-Only implementations that share numpy's BLAS threads take part. Alternating with torch or jax, whose own thread pools
-then compete with OpenBLAS's for the two cores, slowed torch by 4–40× in trials, which says nothing about torch:
-they are timed in `test_bench_backprop.py`, each in its own uninterrupted benchmark.
+torch and jax take part too, but each block starts after SETTLE_SECONDS idle: OpenBLAS's threads spin for about
+0.1 s after their last call, and torch alternating with them without that pause ran 4–40× slower than alone on the
+two cores, which said nothing about torch. With the pause its ratios match its uninterrupted benchmarks.
 """
 
 from __future__ import annotations
@@ -27,10 +26,11 @@ from test_bench_backprop import agree
 
 ROUNDS = 11
 BLOCK_SECONDS = 0.1
+SETTLE_SECONDS = 0.25  # idle before each block: OpenBLAS's threads spin for ~0.1 s after their last call
 
 
 def implementations(ws, bs, X, Y, net):
-    """name -> zero-argument callable; the clean version is checked against Network.backprop first."""
+    """name -> zero-argument callable, for what is installed; each is checked against Network.backprop first."""
     expected = net.backprop(X, Y)
     dtype = X.dtype.type
     found = {"Network.backprop": lambda: net.backprop(X, Y),
@@ -38,6 +38,26 @@ def implementations(ws, bs, X, Y, net):
     agree(*rivals.numpy_backprop(ws, bs, X, Y), expected, dtype)
     scratch = rivals.matmul_scratch(ws, X)
     found["matmuls only"] = lambda: rivals.matmuls_only(ws, X, scratch)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        params, tX, tY = rivals.torch_problem(ws, bs, X, Y)
+        grads = rivals.torch_backprop(params, tX, tY)
+        L = len(ws)
+        agree([g.numpy() for g in grads[:L]], [g.numpy() for g in grads[L:]], expected, dtype)
+        found["torch eager"] = lambda: rivals.torch_backprop(params, tX, tY)
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        fn = rivals.jax_backprop_fn()
+        jparams, jX, jY = rivals.jax_problem(ws, bs, X, Y)
+        grads = rivals.jax_run(fn, jparams, jX, jY)
+        agree([np.asarray(g) for g in grads[0]], [np.asarray(g) for g in grads[1]], expected, dtype)
+        found["jax jit"] = lambda: rivals.jax_run(fn, jparams, jX, jY)
     A, B = np.ones((2, 1024, 1024), dtype=X.dtype)
     out = np.empty_like(A)
     found["matmul peak"] = lambda: np.matmul(A, B, out=out)
@@ -66,6 +86,7 @@ def test_interleaved_ratios(benchmark, case, dtype):
     def one_round():
         start_at = len(times["Network.backprop"]) % len(names)
         for k in names[start_at:] + names[:start_at]:
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             for _ in range(reps[k]):
                 found[k]()
