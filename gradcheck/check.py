@@ -185,13 +185,14 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, rtol:
         seed = getattr(fast[0].bit_generator.seed_seq, "entropy", None)
         return GradientReport(leaves=reports, rtol=rtol, atol=atol, noise=noise, value=f0, func_name=name,
                               calls=calls, problems=problems, mode="fast", probes=probes, seed=seed)
-    stencils = [_Stencil.central(evaluate, leaf, orig, step,
-                                 None if bulk is None else (lambda idx, d, k=k: bulk(k, idx, d)))
-                for k, (leaf, orig) in enumerate(zip(leaves, pristine))]
+    # With a batched form of func, every later stencil of a leaf (finer, larger, one-sided) goes through it too.
+    per_leaf = [evaluate if bulk is None else _Batched(evaluate, lambda idx, d, k=k: bulk(k, idx, d))
+                for k in range(len(leaves))]
+    stencils = [_Stencil.central(ev, leaf, orig, step) for ev, leaf, orig in zip(per_leaf, leaves, pristine)]
     noise = _estimate_noise(evaluate, leaves, pristine, f0, eps)
     reports = []
-    for path, leaf, orig, a, st in zip(paths, leaves, pristine, analytic, stencils):
-        numeric, error, tolerance, kink = _judge(evaluate, leaf, orig, a, f0, noise, eps, rtol, atol, st)
+    for ev, path, leaf, orig, a, st in zip(per_leaf, paths, leaves, pristine, analytic, stencils):
+        numeric, error, tolerance, kink = _judge(ev, leaf, orig, a, f0, noise, eps, rtol, atol, st)
         reports.append(LeafReport(path, a, numeric, error, tolerance, st.h.reshape(leaf.shape), kink))
     _note_mutation(problems, leaves, pristine, paths, f"{name}(x) while x was perturbed")
     notes: list[str] = []
@@ -213,6 +214,17 @@ def assert_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: A
 
 
 # -- numerical differentiation -------------------------------------------------------------------------------------
+class _Batched:
+    """func at x as ``self()``, and at many single-element perturbations of one leaf as ``self.bulk(idx, steps)``
+    (flat indices and the steps actually taken): what check_network and vectorized functions provide."""
+
+    def __init__(self, evaluate: Callable[[], float], bulk: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        self.evaluate, self.bulk = evaluate, bulk
+
+    def __call__(self) -> float:
+        return self.evaluate()
+
+
 class _Stencil:
     """f at x + k·h·eᵢ for k in ``offsets``, for every element i of one leaf; ``h`` are the steps actually taken."""
 
@@ -220,8 +232,7 @@ class _Stencil:
         self.h, self.offsets, self.values = h, offsets, values
 
     @classmethod
-    def central(cls, evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, step: float | None,
-                bulk: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> _Stencil:
+    def central(cls, evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, step: float | None) -> _Stencil:
         base = orig.reshape(-1).astype(np.float64)
         if step is None:
             h = np.finfo(leaf.dtype).eps ** (1 / 3) * _scale(orig).reshape(-1)
@@ -229,21 +240,16 @@ class _Stencil:
             h = np.full(base.shape, float(step))
         # Round x + h to the leaf's dtype and divide by the step that rounding leaves.
         h = (base + h).astype(leaf.dtype).astype(np.float64) - base
-        offsets = np.array([1.0, -1.0, 2.0, -2.0])
-        if bulk is None:
-            return cls.evaluate(evaluate, leaf, orig, np.arange(base.size), h, offsets)
-        # Many perturbations at once (check_network): steps as rounded to the dtype, one call per offset.
-        values = np.empty((base.size, len(offsets)))
-        for k, o in enumerate(offsets):
-            taken = (base + o * h).astype(leaf.dtype).astype(np.float64) - base
-            values[:, k] = bulk(np.arange(base.size), taken)
-        return cls(h, offsets, values)
+        return cls.evaluate(evaluate, leaf, orig, np.arange(base.size), h, np.array([1.0, -1.0, 2.0, -2.0]))
 
     @classmethod
     def evaluate(cls, evaluate: Callable[[], float], leaf: np.ndarray, orig: np.ndarray, idx: np.ndarray,
                  h: np.ndarray, offsets: np.ndarray) -> _Stencil:
         flat, base = leaf.reshape(-1), orig.reshape(-1)
         points = (base[idx].astype(np.float64)[:, None] + offsets * h[:, None]).astype(leaf.dtype)
+        if isinstance(evaluate, _Batched):  # many perturbations at once, at the same points as one by one
+            steps = points.astype(np.float64) - base[idx].astype(np.float64)[:, None]
+            return cls(h, offsets, np.column_stack([evaluate.bulk(idx, steps[:, k]) for k in range(len(offsets))]))
         values = np.empty(points.shape)
         for row, i in enumerate(idx):
             for k in range(len(offsets)):
