@@ -199,3 +199,20 @@ def test_the_sigmoid_cache_is_sigma_of_minus_z_to_full_precision_and_never_overf
         assert np.all(np.abs(got[normal] - exact[normal]) <= 4 * np.finfo(dtype).eps * exact[normal])
         assert np.all(got[~normal] <= tiny)
     assert HIDDEN["sigmoid"].fn(0.0) == 0.5 and HIDDEN["sigmoid"].fn(np.array([2]))[0] == pytest.approx(0.8807970779)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_hidden_unit_far_below_the_exp_range_still_gets_exact_finite_gradients(dtype):
+    """backprop skips the sigmoid's overflow guard and redoes the pass with it when ∂C/∂b¹ shows the nan the guard
+    would have prevented: the result is the guarded pass's, entry for entry."""
+    net = Network([2, 3, 2], weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
+                  biases=[np.zeros(3), np.zeros(2)], dtype=dtype)
+    X = np.array([[-1.0, 0.5], [0.2, 0.3]], dtype=dtype)      # z = −1000 for hidden unit 0 of example 0
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    with np.errstate(all="ignore"):
+        unguarded = net._backprop(X, Y, guard=False)
+        guarded = net._backprop(X, Y, guard=True)
+    assert np.isnan(unguarded.grad_b[0]).any()                # what the check after the first pass sees
+    bp = net.backprop(X, Y)
+    for got, want in zip(bp.grad_w + bp.grad_b + bp.deltas, guarded.grad_w + guarded.grad_b + guarded.deltas):
+        assert np.all(np.isfinite(got)) and np.array_equal(got, want)
