@@ -152,7 +152,7 @@ class GradientReport:
     noise: float          # bound on the rounding error of one func evaluation, as estimated at x
     value: float          # func(x)
     func_name: str
-    calls: int            # evaluations of func
+    calls: int            # calls of func (a vectorized batch counts once; check_network's batched losses, none)
     problems: list[str] = field(default_factory=list)  # broken invariants (x mutated, grad not repeatable, …)
     rule: str = RULE
     mode: str = "full"
