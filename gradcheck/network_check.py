@@ -204,20 +204,15 @@ class _Perturbed:
             linear = np.einsum("kb,kb->k", change, self.slope[:, rows].T)
             coef = self.coef[:, rows].T
         else:
-            # Only unit j of layer l moves, so zˡ⁺¹ moves by (σ(zⱼ + change) − σ(zⱼ))·Wˡ⁺¹[:, j]: rank 1 again.
-            moved = self.act.fn(self.zs[layer][:, rows].T + change) - self.activations[layer + 1][:, rows].T
+            moved = self._moved(layer, rows, change)
             coef = self.coef
             if layer + 1 == last:               # the logits move by moved ⊗ Wᴸ[:, j]
-                # the K outer products: einsum writes them twice as fast as broadcasting
-                t = np.einsum("kb,ko->kbo", moved, net.weights[last][:, rows].T)
+                t = self._outer(moved, layer + 1, rows)
                 linear = np.einsum("kb,bk->k", moved, self.slope_w[:, rows])
             else:                               # through the layers above to the logits
-                z = np.einsum("kb,ko->kbo", moved, net.weights[layer + 1][:, rows].T)
+                z = self._outer(moved, layer + 1, rows)
                 z += self.zs[layer + 1][None]
-                for l in range(layer + 2, last + 1):
-                    z = self.act.fn(z) @ net.weights[l].T
-                    z += net.biases[l]
-                t = z - self.zs[last]
+                t = self._logits_from(layer + 1, z) - self.zs[last]
                 linear = t.reshape(len(rows), -1) @ self.slope.reshape(-1)
             t *= self.flip
         np.expm1(t, out=t)
@@ -232,25 +227,35 @@ class _Perturbed:
 
     def _direct(self, layer: int, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
         """The perturbed loss recomputed from zˡ: unit rows[k] of layer ``layer`` has its z moved by change[k]."""
-        net = self.net
-        if layer < net.num_layers - 1:
-            z_j = self.zs[layer][:, rows].T                                      # (K, batch)
-            moved = self.act.fn(z_j + change) - self.activations[layer + 1][:, rows].T
-            z = np.einsum("kb,ko->kbo", moved, net.weights[layer + 1][:, rows].T)
+        if layer < self.net.num_layers - 1:
+            z = self._outer(self._moved(layer, rows, change), layer + 1, rows)
             z += self.zs[layer + 1][None]
             return self._loss_from(layer + 1, z) + self.penalty
         z = np.repeat(self.zs[layer][None], len(rows), axis=0)                   # (K, batch, n_L)
         z[np.arange(len(rows)), :, rows] += change
         return self._loss_from(layer, z) + self.penalty
 
+    def _moved(self, layer: int, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
+        """σ(zⱼ + change) − σ(zⱼ), (K, batch): how unit rows[k] of hidden layer ``layer`` moves. Only it moves, so
+        zˡ⁺¹ moves by this times Wˡ⁺¹[:, j]: rank 1 again."""
+        return self.act.fn(self.zs[layer][:, rows].T + change) - self.activations[layer + 1][:, rows].T
+
+    def _outer(self, moved: np.ndarray, layer: int, rows: np.ndarray) -> np.ndarray:
+        """The K outer products moved[k] ⊗ W[layer][:, rows[k]], (K, batch, n_l): einsum writes them twice as fast
+        as broadcasting."""
+        return np.einsum("kb,ko->kbo", moved, self.net.weights[layer][:, rows].T)
+
+    def _logits_from(self, layer: int, z: np.ndarray) -> np.ndarray:
+        """K stacked pre-activations z of ``layer`` (K, batch, n_l) carried forward to the output layer's."""
+        net = self.net
+        for l in range(layer + 1, net.num_layers):
+            z = self.act.fn(z) @ net.weights[l].T
+            z += net.biases[l]
+        return z
+
     def _loss_from(self, layer: int, z: np.ndarray) -> np.ndarray:
         """Mean cost over the batch for each of K stacked pre-activations z of ``layer``, shape (K, batch, n_l)."""
-        net, last = self.net, self.net.num_layers - 1
-        for l in range(layer, last + 1):
-            if l > layer:
-                z = a @ net.weights[l].T + net.biases[l]
-            if l < last:
-                a = self.act.fn(z)
+        z = self._logits_from(layer, z)
         if self.cost.name == "cross_entropy":  # takes the K stacked copies at once, Y broadcast rather than tiled
             return self.cost.fn(z, None, self.Y).mean(axis=1)
         K, n, m = z.shape
