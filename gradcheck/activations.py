@@ -7,8 +7,8 @@ sigmoid uses σ(z)·σ(−z) and tanh 1/cosh²(z).
 ``vjp(z, a, g)`` is the vector–Jacobian product gᵀ ∂a/∂z, which is g ⊙ σ′(z) for element-wise activations and the
 full Jacobian product for softmax.
 
-Callers run these inside ``np.errstate(over="ignore", under="ignore")``: exp overflowing to inf or underflowing to 0
-gives the right limit here (σ(−800) = 0); invalid operations and divisions by zero still raise.
+Network runs these inside ``np.errstate(**gradcheck.nn.QUIET)``: exp overflowing to inf or underflowing to 0 gives the
+right limit here (σ(−800) = 0); divisions by zero still raise.
 """
 
 from __future__ import annotations

@@ -31,17 +31,23 @@ _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _BIG_BATCH = 256
 
 
+# The floating-point state every computation of a Network runs in, whatever the caller's. exp overflowing to inf or
+# underflowing to 0 gives the right limits; "invalid" needs a non-finite operand (a nan or inf from the caller, which
+# then comes out as a value) or an overflow first, and OpenBLAS kernels also raise it spuriously on finite data
+# (numpy#24067, OpenBLAS#1924), which must not turn into an exception inside a product of finite numbers.
+QUIET = {"over": "ignore", "under": "ignore", "invalid": "ignore"}
+
+
 def _quiet(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method`` under np.errstate(over, under, invalid = "ignore"): numpy 2's errstate decorator enters the state
-    for each call, thread-safely and at half the cost of a ``with`` block; numpy 1's keeps it on the instance, which
-    concurrent calls would share, so there each call gets its own ``with``."""
-    state = {"over": "ignore", "under": "ignore", "invalid": "ignore"}
+    """``method`` under np.errstate(**QUIET): numpy 2's errstate decorator enters the state for each call,
+    thread-safely and at half the cost of a ``with`` block; numpy 1's keeps it on the instance, which concurrent calls
+    would share, so there each call gets its own ``with``."""
     if int(np.__version__.split(".")[0]) >= 2:
-        return np.errstate(**state)(method)
+        return np.errstate(**QUIET)(method)
 
     @functools.wraps(method)
     def quiet(*args: Any, **kwargs: Any) -> Any:
-        with np.errstate(**state):
+        with np.errstate(**QUIET):
             return method(*args, **kwargs)
     return quiet
 
@@ -144,12 +150,12 @@ class Network:
 
         def loss(params: dict[str, list[np.ndarray]]) -> float:
             net = self._bind(params)
-            with np.errstate(over="ignore", under="ignore"):
+            with np.errstate(**QUIET):
                 return net._loss(X, Y)
 
         def grad(params: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
             net = self._bind(params)
-            with np.errstate(over="ignore", under="ignore"):
+            with np.errstate(**QUIET):
                 bp = net._backprop(X, Y)
             return {"weights": bp.grad_w, "biases": bp.grad_b}
 
@@ -174,13 +180,13 @@ class Network:
     def feedforward(self, X: np.ndarray) -> np.ndarray:
         """The output activations aᴸ, shape ``(batch, n_out)``, for inputs X of shape ``(batch, n_in)``."""
         X = self._check_x(X)
-        with np.errstate(over="ignore", under="ignore"):
+        with np.errstate(**QUIET):
             return self._forward(X)[1][-1]
 
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         """Mean over the batch of C_x, plus (λ/2n)·Σ‖W‖²."""
         X, Y = self._check_data(X, Y)
-        with np.errstate(over="ignore", under="ignore"):
+        with np.errstate(**QUIET):
             return self._loss(X, Y)
 
     def _loss(self, X: np.ndarray, Y: np.ndarray) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.nn import Backprop, Network
+from gradcheck.nn import QUIET, Backprop, Network
 
 
 def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
@@ -20,7 +20,7 @@ def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
     nabla_w = [np.zeros_like(w) for w in net.weights]
     nabla_b = [np.zeros_like(b) for b in net.biases]
     per_example: list[tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = []
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(**QUIET):  # as Network.backprop computes
         for x, y in zip(X, Y):
             activation = x[None, :]
             activations, zs = [activation], []
