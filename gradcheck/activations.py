@@ -51,11 +51,13 @@ class Activation:
 
 
 class Sigmoid(Activation):
-    """σ(z) = 1/(1 + e⁻ᶻ). The forward pass caches σ(−z) = e⁻ᶻ·σ(z), so σ′ = σ(z)·σ(−z) costs two products and
-    keeps full precision where a(1 − a) would cancel.
+    """σ(z) = eᶻ/(1 + eᶻ). The forward pass computes σ(−z) = 1/(1 + eᶻ) first and σ(z) = eᶻ·σ(−z) from it, and
+    caches σ(−z), so σ′ = σ(z)·σ(−z) costs two products and keeps full precision where a(1 − a) would cancel. Taking
+    e^{+z} rather than e^{−z} saves the negation: four passes over z instead of five.
 
-    e⁻ᶻ is computed from min(−z, CAP) so that it never overflows (inf·0 would be nan): below z = −CAP, σ(z) is
-    already under the dtype's smallest normal number, and stays there (about 1e-308 in float64 instead of 0).
+    eᶻ is computed from min(z, CAP) so that it never overflows (inf·0 would be nan): above z = CAP, σ(−z) is already
+    under the dtype's smallest normal number and stays there (about 1e-308 in float64 instead of 0), and σ(z) rounds
+    to 1. Where z is very negative, eᶻ underflows to 0 and gives the exact limits σ(z) = 0, σ(−z) = 1.
     """
 
     name = "sigmoid"
@@ -71,15 +73,13 @@ class Sigmoid(Activation):
     def forward(self, z: np.ndarray, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
         if guard:
             cap = self.CAP.get(z.dtype, 709.0)
-            if np.minimum.reduce(z, axis=None) < -cap:  # rare, and a reduction is cheaper than clipping every time
-                z = np.maximum(z, -cap)
-        # a float copy, also of a 0-d or integer z
-        e = np.negative(z) if z.dtype.kind == "f" else np.negative(z, dtype=np.result_type(z, np.float16))
-        np.exp(e, out=e)                # e⁻ᶻ (inf without the guard where z < −CAP: then σ(−z) below is nan)
-        a = e + 1.0
-        np.reciprocal(a, out=a)         # σ(z) = 1/(1 + e⁻ᶻ)
-        e *= a                          # σ(−z) = e⁻ᶻ·σ(z)
-        return a, e
+            if np.maximum.reduce(z, axis=None) > cap:  # rare, and a reduction is cheaper than clipping every time
+                z = np.minimum(z, cap)
+        a = np.exp(z)                   # eᶻ, a new float array also for a 0-d or integer z (inf without the guard
+        s = a + 1.0                     # where z > CAP: then σ(z) below is inf·0 = nan)
+        np.reciprocal(s, out=s)         # σ(−z) = 1/(1 + eᶻ)
+        a *= s                          # σ(z) = eᶻ·σ(−z)
+        return a, s
 
     def backward(self, z: np.ndarray, a: np.ndarray, cache: np.ndarray | None, g: np.ndarray) -> np.ndarray:
         if cache is None:

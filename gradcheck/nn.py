@@ -203,7 +203,7 @@ class Network:
         """One forward and one backward pass over the batch; see :class:`Backprop` for what it returns."""
         X, Y = self._check_data(X, Y, finite_x=False)
         bp = self._backprop_quiet(X, Y, False)
-        # Without the sigmoid's overflow guard, a z below −709 leaves a nan in σ(−z), and BP2 carries it into every
+        # Without the sigmoid's overflow guard, a z above 709 leaves a nan in σ(z), and BP2 carries it into every
         # δ below, so ∂C/∂b¹ shows it: one check of a short vector instead of one reduction per layer.
         if not _all_finite(bp.grad_b[0]):
             bp = self._backprop_quiet(X, Y, True)

@@ -202,12 +202,12 @@ def test_the_sigmoid_cache_is_sigma_of_minus_z_to_full_precision_and_never_overf
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_a_hidden_unit_far_below_the_exp_range_still_gets_exact_finite_gradients(dtype):
+def test_a_hidden_unit_far_above_the_exp_range_still_gets_exact_finite_gradients(dtype):
     """backprop skips the sigmoid's overflow guard and redoes the pass with it when ∂C/∂b¹ shows the nan the guard
     would have prevented: the result is the guarded pass's, entry for entry."""
     net = Network([2, 3, 2], weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
                   biases=[np.zeros(3), np.zeros(2)], dtype=dtype)
-    X = np.array([[-1.0, 0.5], [0.2, 0.3]], dtype=dtype)      # z = −1000 for hidden unit 0 of example 0
+    X = np.array([[1.0, 0.5], [0.2, 0.3]], dtype=dtype)       # z = 1000 for hidden unit 0 of example 0
     Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
     with np.errstate(all="ignore"):
         unguarded = net._backprop(X, Y, guard=False)
@@ -215,4 +215,19 @@ def test_a_hidden_unit_far_below_the_exp_range_still_gets_exact_finite_gradients
     assert np.isnan(unguarded.grad_b[0]).any()                # what the check after the first pass sees
     bp = net.backprop(X, Y)
     for got, want in zip(bp.grad_w + bp.grad_b + bp.deltas, guarded.grad_w + guarded.grad_b + guarded.deltas):
+        assert np.all(np.isfinite(got)) and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_hidden_unit_far_below_the_exp_range_needs_no_guard(dtype):
+    """eᶻ underflows to 0 where z is very negative, which gives the exact limits σ(z) = 0, σ(−z) = 1 without the
+    guard: the unguarded pass is already finite and equal to the guarded one."""
+    net = Network([2, 3, 2], weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
+                  biases=[np.zeros(3), np.zeros(2)], dtype=dtype)
+    X = np.array([[-1.0, 0.5], [0.002, 0.3]], dtype=dtype)    # z = −1000 for hidden unit 0 of example 0, 2 for 1
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    unguarded, guarded = net._backprop(X, Y, guard=False), net._backprop(X, Y, guard=True)
+    assert unguarded.activations[1][0, 0] == 0 and unguarded.zs[0][0, 0] == -1000
+    for got, want in zip(unguarded.grad_w + unguarded.grad_b + unguarded.deltas,
+                         guarded.grad_w + guarded.grad_b + guarded.deltas):
         assert np.all(np.isfinite(got)) and np.array_equal(got, want)
