@@ -81,6 +81,29 @@ def torch_problem(ws, bs, X, Y):
     return params, torch.tensor(X), torch.tensor(Y)
 
 
+def torch_matmuls_only(params, X, scratch):
+    """`matmuls_only` through torch's BLAS (MKL in the x86 CPU wheels): the same products, the same layouts."""
+    import torch
+
+    L = len(params) // 2
+    with torch.no_grad():
+        a = X
+        for l in range(L):
+            a = torch.matmul(a, params[l].T, out=scratch[l])
+        delta = a
+        for l in range(L - 1, -1, -1):
+            torch.matmul(delta.T, scratch[l - 1] if l else X)
+            if l:
+                delta = torch.matmul(delta, params[l], out=scratch[l - 1])
+
+
+def torch_matmul_scratch(params, X):
+    import torch
+
+    L = len(params) // 2
+    return [torch.empty((len(X), params[l].shape[0]), dtype=X.dtype) for l in range(L)]
+
+
 def torch_loss(params, X, Y):
     import torch
 

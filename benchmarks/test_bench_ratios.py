@@ -5,7 +5,8 @@ before the next, so two medians from one run can come from different speeds. Her
 implementation once, in a block of about 0.1 s, in an order that rotates from round to round; each round gives a
 ratio to `Network.backprop`, and the median over the rounds is recorded in ``extra_info["ratios"]`` (time ÷
 Network.backprop: above 1 is slower than ours). A 1024×1024 product in the same rounds gives the fraction of the
-machine's matrix-product peak that `Network.backprop` reaches. pytest-benchmark's own timing of this test is of the
+machine's matrix-product peak that `Network.backprop` reaches. "torch matmuls only" is the same bare products
+through torch's BLAS (MKL), which shows how much of torch's lead where it has one is its BLAS. pytest-benchmark's own timing of this test is of the
 whole round and means nothing; `summarize.py` prints the ratios.
 
 torch and jax take part too, but each block starts after SETTLE_SECONDS idle: OpenBLAS's threads spin for about
@@ -48,6 +49,8 @@ def implementations(ws, bs, X, Y, net):
         L = len(ws)
         agree([g.numpy() for g in grads[:L]], [g.numpy() for g in grads[L:]], expected, dtype)
         found["torch eager"] = lambda: rivals.torch_backprop(params, tX, tY)
+        tscratch = rivals.torch_matmul_scratch(params, tX)
+        found["torch matmuls only"] = lambda: rivals.torch_matmuls_only(params, tX, tscratch)
     try:
         import jax  # noqa: F401
     except ImportError:
