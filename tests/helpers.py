@@ -36,18 +36,30 @@ SIGMA_PRIME = {
 
 
 def rounding_scales(net, bp, Y):
-    """Backprop run on absolute values: |a| + |y| at the output, then (|δˡ⁺¹| |Wˡ⁺¹|) ⊙ |σ′(zˡ)|, and the gradients they give.
+    """How large the rounding error of each gradient and delta can be, in units of the dtype's rounding: backprop
+    run on absolute values, with the forward pass's rounding carried along.
 
-    The rounding error of any entry is a few ulps of its scale here, not of its value: BP2 sums terms of both
-    signs (a softmax δᴸ sums to zero), so a value can be far smaller than the terms it came from.
+    The rounding error of an entry is a few ulps of its scale here, not of its value, for two reasons:
+    - BP2 sums terms of both signs (a softmax δᴸ sums to zero), so a δ can be far smaller than the terms it came from:
+      |a| + |y| at the output, then (|δˡ⁺¹| |Wˡ⁺¹|) ⊙ |σ′(zˡ)|;
+    - z = Wa + b cancels too, so z (and a, and through them every δ) can be off by a few ulps of |W||a| + |b| rather
+      than of |z|: a batch of one and a batch of two may round the same z differently. That error is carried
+      forward through σ′ and backward through |σ″| ≤ 1 (every activation here) and |∂δᴸ/∂zᴸ| ≤ 1 (every cost).
     """
     prime = SIGMA_PRIME[net.activation]
-    # δᴸ is a − y (times σ′ ≤ 1, or a softmax product): its rounding is relative to |a| + |y|, not to |a − y|
-    m = (np.abs(bp.activations[-1]) + np.abs(Y)).astype(np.float64)
+    L, n = net.num_layers, len(bp.activations[0])
+    W = [np.abs(w).astype(np.float64) for w in net.weights]
+    A = [np.abs(a).astype(np.float64) for a in bp.activations]
+    zs = [z.astype(np.float64) for z in bp.zs]
+    a_err, z_err = [np.zeros_like(A[0])], []          # X is given exactly
+    for l in range(L):
+        z_err.append(A[l] @ W[l].T + np.abs(net.biases[l]) + a_err[l] @ W[l].T)
+        spread = np.abs(prime(zs[l])) if l < L - 1 else 1.0   # output activations: |∂a/∂z| ≤ 1
+        a_err.append(spread * z_err[l] + A[l + 1])
+    m = A[-1] + np.abs(Y).astype(np.float64) + z_err[-1]
     deltas = [m]
-    for l in range(net.num_layers - 2, -1, -1):
-        m = (m @ np.abs(net.weights[l + 1])) * np.abs(prime(bp.zs[l].astype(np.float64)))
+    for l in range(L - 2, -1, -1):
+        m = (m @ W[l + 1]) * np.abs(prime(zs[l])) + (np.abs(bp.deltas[l + 1]) @ W[l + 1]) * z_err[l]
         deltas.insert(0, m)
-    n = len(bp.activations[0])
-    grad_w = [d.T @ np.abs(a) / n + net.l2 / n * np.abs(w) for d, a, w in zip(deltas, bp.activations, net.weights)]
+    grad_w = [(d.T @ A[l] + np.abs(bp.deltas[l]).T @ a_err[l]) / n + net.l2 / n * W[l] for l, d in enumerate(deltas)]
     return grad_w + [d.mean(axis=0) for d in deltas] + deltas
