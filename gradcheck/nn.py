@@ -250,11 +250,13 @@ class Network:
         # The loop carries delta = δˡ·2ᵏ. k stays 0 until δ falls towards the subnormal range, where a matrix product
         # runs ~90× slower (a float32 sigmoid network past ~35 layers): then delta is scaled up by a power of two,
         # which is exact, and what is stored is scaled back down and rounded once (more exact than products of
-        # subnormals, equal where nothing is subnormal).
-        k, small = 0, _SMALL_SUM_OF_SQUARES[self.dtype]
+        # subnormals, equal where nothing is subnormal). A scaled delta that grows again is scaled back towards k = 0
+        # before it can overflow.
+        k, (small, large) = 0, _RESCALE_SUM_OF_SQUARES[self.dtype]
         for l in range(L - 1, -1, -1):
-            if np.vdot(delta, delta) < small:
-                k = _scale_up(delta, k)
+            sum_of_squares = np.vdot(delta, delta)
+            if sum_of_squares < small or (k and sum_of_squares > large):
+                k = _rescale(delta, k)
             deltas[l] = _scaled_down(delta, k) if k else delta
             grad_b[l] = mean_row @ delta                                    # BP3: ∂C/∂bˡ = mean δˡ
             if n == 1:                                                     # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
@@ -410,19 +412,22 @@ def _shapes(sizes: tuple[int, ...]) -> tuple[list[tuple[int, int]], list[tuple[i
     return [(n, m) for m, n in zip(sizes[:-1], sizes[1:])], [(n,) for n in sizes[1:]]
 
 
-# Below this Σδ², every |δ| is under 2^-31.5 (float32) or 2^-255.5 (float64): far enough above the subnormal range
-# (2^-126, 2^-1022) that one layer's decay does not reach it before the next check.
-_SMALL_SUM_OF_SQUARES = {np.dtype(np.float32): np.float32(2.0 ** -63), np.dtype(np.float64): 2.0 ** -511}
+# Below the first Σδ², every |δ| is under 2^-31.5 (float32) or 2^-255.5 (float64): far enough above the subnormal
+# range (2^-126, 2^-1022) that one layer's decay does not reach it before the next check. Above the second, a scaled
+# delta is on its way back up and is rescaled long before it could overflow (2^128, 2^1024).
+_RESCALE_SUM_OF_SQUARES = {np.dtype(np.float32): (np.float32(2.0 ** -63), np.float32(2.0 ** 63)),
+                           np.dtype(np.float64): (2.0 ** -511, 2.0 ** 511)}
 
 
-def _scale_up(delta: np.ndarray, k: int) -> int:
-    """Multiply ``delta`` in place by the power of two that brings its largest entry into [0.5, 1), and return the
-    new exponent k of ``delta = δ·2ᵏ``. Exact: scaling up loses no digit. All zeros (which stay zero) or a nan
-    leave delta and k as they are."""
+def _rescale(delta: np.ndarray, k: int) -> int:
+    """Multiply ``delta`` in place by the power of two that brings its largest entry into [0.5, 1), or as far
+    towards it as k ≥ 0 allows, and return the new exponent k of ``delta = δ·2ᵏ``. Exact when scaling up; scaling
+    down keeps delta at least as large as δ, so it rounds no more than δ itself would. All zeros (which stay zero)
+    or a nan leave delta and k as they are."""
     largest = float(np.max(np.abs(delta)))
     if not 0 < largest < math.inf:
         return k
-    e = -math.frexp(largest)[1]
+    e = max(-math.frexp(largest)[1], -k)
     if e < np.finfo(delta.dtype).maxexp:
         delta *= delta.dtype.type(2.0 ** e)
     else:                                   # a subnormal largest entry: 2**e itself would overflow the dtype

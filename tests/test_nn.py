@@ -278,7 +278,7 @@ def test_the_power_of_two_scaling_of_the_deltas_changes_nothing_where_nothing_is
     _, net, X, Y = _deep_sigmoid(dtype, depth=12)
     results = []
     for threshold in (np.inf, 0.0):
-        monkeypatch.setitem(nn._SMALL_SUM_OF_SQUARES, np.dtype(dtype), threshold)
+        monkeypatch.setitem(nn._RESCALE_SUM_OF_SQUARES, np.dtype(dtype), (threshold, np.inf))
         results.append(net.backprop(X, Y))
     scaled, plain = results
     assert np.abs(plain.deltas[0]).min() > np.finfo(dtype).tiny
@@ -291,5 +291,35 @@ def test_without_the_scaling_float32_subnormal_deltas_lose_their_digits(monkeypa
     (seen here: 2.7 times), so that test can fail."""
     from gradcheck import nn
 
-    monkeypatch.setitem(nn._SMALL_SUM_OF_SQUARES, np.dtype(np.float32), 0.0)
+    monkeypatch.setitem(nn._RESCALE_SUM_OF_SQUARES, np.dtype(np.float32), (0.0, np.inf))
     assert _worst_subnormal_layer_error() > 1
+
+
+def _vanish_then_explode():
+    """float32, identity layers: going down from the output, δ shrinks 1e-3 per layer for six layers (to 1e-20),
+    then grows 1e4 per layer for twelve (to 1e28, finite). The scaled delta that carried it through the small part
+    would grow past float32's 3.4e38 unless it is scaled back."""
+    sizes = [2] * 20
+    weights = [np.eye(2) * (1e4 if l < 13 else 1e-3) for l in range(19)]
+    kwargs = dict(activation="identity", output="identity", cost="quadratic", biases=[np.zeros(2)] * 19)
+    net32 = Network(sizes, dtype=np.float32, weights=weights, **kwargs)
+    net64 = Network(sizes, weights=[w.astype(np.float32).astype(np.float64) for w in weights], **kwargs)
+    X, Y = np.array([[1e-36, 2e-36]]), np.zeros((1, 2))
+    return net64.backprop(X, Y), net32.backprop(X.astype(np.float32), Y.astype(np.float32))
+
+
+def test_a_delta_that_vanishes_then_grows_again_is_scaled_back_before_it_overflows():
+    exact, got = _vanish_then_explode()
+    assert np.abs(exact.deltas[0]).max() > 1e27 and np.abs(exact.deltas[12]).max() < 1e-19
+    for g, e in zip(got.deltas + got.grad_w + got.grad_b, exact.deltas + exact.grad_w + exact.grad_b):
+        assert np.all(np.isfinite(g)) and np.all(np.abs(g - e) <= 1e-5 * np.abs(e).max())
+
+
+def test_without_scaling_back_the_growing_delta_overflows(monkeypatch):
+    """The control: with the upper threshold switched off, the same pass ends in inf."""
+    from gradcheck import nn
+
+    small, _ = nn._RESCALE_SUM_OF_SQUARES[np.dtype(np.float32)]
+    monkeypatch.setitem(nn._RESCALE_SUM_OF_SQUARES, np.dtype(np.float32), (small, np.inf))
+    _, got = _vanish_then_explode()
+    assert not np.all(np.isfinite(got.deltas[0]))
