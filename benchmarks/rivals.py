@@ -56,16 +56,17 @@ def numpy_backprop(ws, bs, X, Y):
     return grad_w, grad_b
 
 
-def matmuls_only(ws, X, scratch):
-    """The same matrix products as one backprop, with nothing in between: the machine's ceiling for this network."""
+def matmuls_only(ws, X, scratch, matmul=np.matmul):
+    """The same matrix products as one backprop, with nothing in between: the machine's ceiling for this network.
+    ``matmul=torch.matmul`` on tensors sharing the arrays' memory runs the same products through torch's BLAS."""
     a = X
     for l, w in enumerate(ws):
-        a = np.matmul(a, w.T, out=scratch[l])
+        a = matmul(a, w.T, out=scratch[l])
     delta = a
     for l in range(len(ws) - 1, -1, -1):
-        np.matmul(delta.T, scratch[l - 1] if l else X)
+        matmul(delta.T, scratch[l - 1] if l else X)
         if l:
-            delta = np.matmul(delta, ws[l], out=scratch[l - 1])
+            delta = matmul(delta, ws[l], out=scratch[l - 1])
 
 
 def matmul_scratch(ws, X):
@@ -79,29 +80,6 @@ def torch_problem(ws, bs, X, Y):
     torch.set_num_threads(2)
     params = [torch.tensor(p, requires_grad=True) for p in (*ws, *bs)]
     return params, torch.tensor(X), torch.tensor(Y)
-
-
-def torch_matmuls_only(params, X, scratch):
-    """`matmuls_only` through torch's BLAS (MKL in the x86 CPU wheels): the same products, the same layouts."""
-    import torch
-
-    L = len(params) // 2
-    with torch.no_grad():
-        a = X
-        for l in range(L):
-            a = torch.matmul(a, params[l].T, out=scratch[l])
-        delta = a
-        for l in range(L - 1, -1, -1):
-            torch.matmul(delta.T, scratch[l - 1] if l else X)
-            if l:
-                delta = torch.matmul(delta, params[l], out=scratch[l - 1])
-
-
-def torch_matmul_scratch(params, X):
-    import torch
-
-    L = len(params) // 2
-    return [torch.empty((len(X), params[l].shape[0]), dtype=X.dtype) for l in range(L)]
 
 
 def torch_loss(params, X, Y):

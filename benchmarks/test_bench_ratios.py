@@ -6,8 +6,8 @@ implementation once, in a block of about 0.1 s, in an order that rotates from ro
 ratio to `Network.backprop`, and the median over the rounds is recorded in ``extra_info["ratios"]`` (time ÷
 Network.backprop: above 1 is slower than ours). A 1024×1024 product in the same rounds gives the fraction of the
 machine's matrix-product peak that `Network.backprop` reaches. "torch matmuls only" is the same bare products
-through torch's BLAS (MKL), which shows how much of torch's lead where it has one is its BLAS. pytest-benchmark's own timing of this test is of the
-whole round and means nothing; `summarize.py` prints the ratios.
+through torch's BLAS (MKL): how much of torch's lead, where it has one, is its BLAS. pytest-benchmark's own timing of
+this test is of the whole round and means nothing; `summarize.py` prints the ratios.
 
 torch and jax take part too, but each block starts after SETTLE_SECONDS idle: OpenBLAS's threads spin for about
 0.1 s after their last call, and torch alternating with them without that pause ran 4–40× slower than alone on the
@@ -40,7 +40,7 @@ def implementations(ws, bs, X, Y, net):
     scratch = rivals.matmul_scratch(ws, X)
     found["matmuls only"] = lambda: rivals.matmuls_only(ws, X, scratch)
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         pass
     else:
@@ -49,8 +49,9 @@ def implementations(ws, bs, X, Y, net):
         L = len(ws)
         agree([g.numpy() for g in grads[:L]], [g.numpy() for g in grads[L:]], expected, dtype)
         found["torch eager"] = lambda: rivals.torch_backprop(params, tX, tY)
-        tscratch = rivals.torch_matmul_scratch(params, tX)
-        found["torch matmuls only"] = lambda: rivals.torch_matmuls_only(params, tX, tscratch)
+        shared = [torch.from_numpy(a) for a in (*ws, X, *scratch)]   # the numpy arrays' memory, no copies
+        tws, tX_shared, tscratch = shared[:L], shared[L], shared[L + 1:]
+        found["torch matmuls only"] = lambda: rivals.matmuls_only(tws, tX_shared, tscratch, torch.matmul)
     try:
         import jax  # noqa: F401
     except ImportError:

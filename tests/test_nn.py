@@ -201,14 +201,18 @@ def test_the_sigmoid_cache_is_sigma_of_minus_z_to_full_precision_and_never_overf
     assert HIDDEN["sigmoid"].fn(0.0) == 0.5 and HIDDEN["sigmoid"].fn(np.array([2]))[0] == pytest.approx(0.8807970779)
 
 
+def _one_extreme_unit(dtype, X):
+    """[2, 3, 2] whose hidden unit 0 computes z = 1000·x₀, with X as given and one-hot targets."""
+    net = Network([2, 3, 2], weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
+                  biases=[np.zeros(3), np.zeros(2)], dtype=dtype)
+    return net, np.array(X, dtype=dtype), np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_hidden_unit_far_above_the_exp_range_still_gets_exact_finite_gradients(dtype):
     """backprop skips the sigmoid's overflow guard and redoes the pass with it when ∂C/∂b¹ shows the nan the guard
     would have prevented: the result is the guarded pass's, entry for entry."""
-    net = Network([2, 3, 2], weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
-                  biases=[np.zeros(3), np.zeros(2)], dtype=dtype)
-    X = np.array([[1.0, 0.5], [0.2, 0.3]], dtype=dtype)       # z = 1000 for hidden unit 0 of example 0
-    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    net, X, Y = _one_extreme_unit(dtype, [[1.0, 0.5], [0.2, 0.3]])    # z = 1000 for hidden unit 0 of example 0
     with np.errstate(all="ignore"):
         unguarded = net._backprop(X, Y, guard=False)
         guarded = net._backprop(X, Y, guard=True)
@@ -222,10 +226,7 @@ def test_a_hidden_unit_far_above_the_exp_range_still_gets_exact_finite_gradients
 def test_a_hidden_unit_far_below_the_exp_range_needs_no_guard(dtype):
     """eᶻ underflows to 0 where z is very negative, which gives the exact limits σ(z) = 0, σ(−z) = 1 without the
     guard: the unguarded pass is already finite and equal to the guarded one."""
-    net = Network([2, 3, 2], weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
-                  biases=[np.zeros(3), np.zeros(2)], dtype=dtype)
-    X = np.array([[-1.0, 0.5], [0.002, 0.3]], dtype=dtype)    # z = −1000 for hidden unit 0 of example 0, 2 for 1
-    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
+    net, X, Y = _one_extreme_unit(dtype, [[-1.0, 0.5], [0.002, 0.3]])  # z = −1000 for unit 0 of example 0, 2 for 1
     unguarded, guarded = net._backprop(X, Y, guard=False), net._backprop(X, Y, guard=True)
     assert unguarded.activations[1][0, 0] == 0 and unguarded.zs[0][0, 0] == -1000
     for got, want in zip(unguarded.grad_w + unguarded.grad_b + unguarded.deltas,
@@ -301,7 +302,7 @@ def _vanish_then_explode():
     would grow past float32's 3.4e38 unless it is scaled back."""
     sizes = [2] * 20
     weights = [np.eye(2) * (1e4 if l < 13 else 1e-3) for l in range(19)]
-    kwargs = dict(activation="identity", output="identity", cost="quadratic", biases=[np.zeros(2)] * 19)
+    kwargs = {"activation": "identity", "output": "identity", "cost": "quadratic", "biases": [np.zeros(2)] * 19}
     net32 = Network(sizes, dtype=np.float32, weights=weights, **kwargs)
     net64 = Network(sizes, weights=[w.astype(np.float32).astype(np.float64) for w in weights], **kwargs)
     X, Y = np.array([[1e-36, 2e-36]]), np.zeros((1, 2))
