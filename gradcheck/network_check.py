@@ -17,6 +17,7 @@ from gradcheck.activations import HIDDEN, OUTPUTS
 from gradcheck.check import _check, _non_negative
 from gradcheck.costs import COSTS
 from gradcheck.errors import InvalidType
+from gradcheck.pytree import flatten
 from gradcheck.nn import Network
 from gradcheck.report import GradientReport
 
@@ -50,12 +51,16 @@ def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[
     loss, backprop_grad = net.as_functions(X, Y)
     X, Y = net._check_data(X, Y)
     params = net.params
-    L = net.num_layers
+    # Which (layer, is_bias) each leaf of params is, by its path: the engine flattens params in its own order.
+    paths = flatten(params)[0]
+    where = {f"x['weights'][{l}]": (l, False) for l in range(net.num_layers)}
+    where.update({f"x['biases'][{l}]": (l, True) for l in range(net.num_layers)})
+    leaf_of = [where[path] for path in paths]
     caller = np.geterr()
     with np.errstate(all="ignore"):
         bulk = _Perturbed(net, X, Y, loss(params))
-        return _check(loss, grad or backprop_grad, params, rtol, atol, None, caller,
-                      bulk=lambda leaf, idx, steps: bulk(leaf % L, leaf >= L, idx, steps))
+        return _check(loss, grad or backprop_grad, params, rtol=rtol, atol=atol, step=None, caller=caller,
+                      bulk=lambda k, idx, steps: bulk(*leaf_of[k], idx, steps))
 
 
 _sigmoid, _SLOPE = HIDDEN["sigmoid"].fn, HIDDEN["leaky_relu"].slope

@@ -50,21 +50,39 @@ def _key_str(key: Any) -> str:
     return f"[{key!r}]"
 
 
+def _sorted_keys(node: dict[Any, Any]) -> tuple[Any, ...]:
+    """A dict's keys in a canonical order, so that two dicts with the same keys match whatever their insertion order."""
+    try:
+        return tuple(sorted(node))
+    except TypeError:  # keys of mixed, unorderable types
+        return tuple(sorted(node, key=lambda k: (type(k).__name__, repr(k))))
+
+
 def flatten(tree: Any, name: str = "x") -> tuple[list[str], list[Any], TreeDef]:
     """Split ``tree`` into leaf paths, leaves and a :class:`TreeDef`; leaves are returned as they are."""
     paths: list[str] = []
     leaves: list[Any] = []
+    open_containers: set[int] = set()
 
     def walk(node: Any, path: str) -> TreeDef:
+        if not isinstance(node, (dict, list, tuple)):
+            paths.append(path)
+            leaves.append(node)
+            return TreeDef(None)
+        if id(node) in open_containers:
+            raise InvalidArgument(f"{path} contains itself (a self-referencing {type(node).__name__}); {name} must be "
+                                  "a tree of arrays: build it from new lists, tuples and dicts")
+        if len(open_containers) > 200:
+            raise InvalidArgument(f"{name} is nested more than 200 containers deep at {path}; pass a flatter tree")
+        open_containers.add(id(node))
         if isinstance(node, dict):
-            keys = tuple(node)
-            return TreeDef(type(node), keys, tuple(walk(node[k], path + _key_str(k)) for k in keys))
-        if isinstance(node, (list, tuple)):
-            return TreeDef(type(node), tuple(range(len(node))),
+            keys = _sorted_keys(node)
+            tree = TreeDef(type(node), keys, tuple(walk(node[k], path + _key_str(k)) for k in keys))
+        else:
+            tree = TreeDef(type(node), tuple(range(len(node))),
                            tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node)))
-        paths.append(path)
-        leaves.append(node)
-        return TreeDef(None)
+        open_containers.discard(id(node))
+        return tree
 
     treedef = walk(tree, name)
     return paths, leaves, treedef
@@ -81,11 +99,23 @@ def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray
         if not isinstance(leaf, np.ndarray):
             raise InvalidType(f"{path} is a {type(leaf).__name__}; every leaf of {name} must be a numpy array of a "
                               f"floating dtype: wrap it with np.asarray(..., dtype=np.float64)")
+        if np.issubdtype(leaf.dtype, np.complexfloating):
+            raise InvalidType(f"{path} has complex dtype {leaf.dtype}; gradients are checked for real parameters: "
+                              "split it into real and imaginary parts, each a float array")
         if not np.issubdtype(leaf.dtype, np.floating):
             raise InvalidType(f"{path} has dtype {leaf.dtype}; finite differences need a real floating dtype: "
                               f"convert it with .astype(np.float64) (or np.float32)")
-        out.append(np.array(leaf, copy=True))
+        _refuse_masked(leaf, path)
+        # A C-ordered private copy, whatever the caller's layout (transposed, Fortran-ordered, strided, broadcast,
+        # read-only): its flat view is the array itself, so every perturbation written through it reaches func.
+        out.append(np.array(leaf, dtype=leaf.dtype, order="C", copy=True, subok=False))
     return paths, out, treedef
+
+
+def _refuse_masked(leaf: np.ndarray, path: str) -> None:
+    if isinstance(leaf, np.ma.MaskedArray) and np.ma.getmaskarray(leaf).any():
+        raise InvalidType(f"{path} is a masked array with {int(np.ma.getmaskarray(leaf).sum())} masked entries; "
+                          "masked entries have no value to check: pass leaf.filled(value) or drop them")
 
 
 def match_structure(reference: TreeDef, ref_paths: list[str], ref_leaves: list[np.ndarray], other: Any,
@@ -106,6 +136,8 @@ def match_structure(reference: TreeDef, ref_paths: list[str], ref_leaves: list[n
         if not isinstance(leaf, np.ndarray):
             raise InvalidType(f"{path} is a {type(leaf).__name__}; it must be an ndarray of shape {ref.shape} and "
                               f"dtype {ref.dtype} like {ref_path}")
+        _refuse_masked(leaf, path)
+        leaf = np.asarray(leaf)  # a subclass (np.matrix, a masked array without masked entries) as a plain array
         if leaf.shape != ref.shape:
             raise InvalidArgument(f"{path} has shape {leaf.shape} but {ref_path} has shape {ref.shape}; return one "
                                   "partial derivative per element of x, in x's shape (check for a missing "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,13 @@ class LeafReport:
     step: np.ndarray       # the step h used for each element
     kink: np.ndarray       # True where f is not differentiable at x and analytic lies between the one-sided slopes
     checked: np.ndarray | None = None  # fast mode: the elements that were differentiated (None: all of them)
+    jump: np.ndarray | None = None     # size of a jump of func found at x (0 where func is continuous)
+    rtol: float = float("nan")         # the relative tolerance this leaf was judged with
+
+    @property
+    def jumps(self) -> np.ndarray:
+        """Boolean mask of the elements where func jumps at x: no derivative exists there, and they fail."""
+        return np.zeros(self.shape, dtype=bool) if self.jump is None else np.asarray(self.jump > 0)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -41,7 +49,8 @@ class LeafReport:
     @property
     def failed(self) -> np.ndarray:
         """Boolean mask of the elements that fail the rule (a nan anywhere fails); kinks are reported apart."""
-        failed = ~(self.difference <= self.tolerance) & ~self.kink
+        judged = (self.difference <= self.tolerance) & np.isfinite(self.tolerance)
+        failed = (~judged & ~self.kink) | self.jumps
         return failed if self.checked is None else failed & self.checked
 
     @property
@@ -54,8 +63,9 @@ class LeafReport:
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.asarray(self.difference / self.tolerance)
         r[self.difference == 0] = 0.0
-        r[np.isnan(r)] = np.inf
+        r[np.isnan(r) | ~np.isfinite(self.tolerance)] = np.inf
         r[self.kink] = 0.0
+        r[self.jumps] = np.inf
         if self.checked is not None:
             r[~self.checked] = 0.0
         return r
@@ -92,6 +102,7 @@ class LeafReport:
 
     def describe_failure(self, func_name: str, rtol: float, atol: float, limit: int = 5) -> str:
         """One paragraph naming the worst element, its values, the rule it broke and the other failures."""
+        rtol = rtol if np.isnan(self.rtol) else self.rtol
         failed = self.failed
         i = self.worst
         a, n, e, h = self.analytic[i], self.numeric[i], self.error[i], self.step[i]
@@ -99,11 +110,18 @@ class LeafReport:
         mag = max(abs(float(a)), abs(float(n))) if np.isfinite(a) and np.isfinite(n) else float("nan")
         where = _index(i)
         head = f"d {func_name} / d {self.path}: {int(failed.sum())} of {failed.size} entries differ; worst at {where}: "
-        if not np.isfinite(a):
+        if self.jumps[i]:
+            body = (f"{func_name} jumps by {float(self.jump[i]):.3g} at x along this element (analytic {float(a):.6g}); "
+                    f"{func_name} is not continuous there, so no derivative exists to check: move x off the jump, or "
+                    "make func continuous")
+        elif not np.isfinite(a):
             body = f"analytic {float(a):.6g} is not finite (numeric {n:.6g})"
         elif not np.isfinite(n):
             body = (f"numeric derivative is {n} ({func_name} was not finite within ±2·{h:.2g} of x); the gradient "
                     "cannot be checked there: pass a smaller step=")
+        elif not np.isfinite(self.tolerance[i]):
+            body = (f"analytic {float(a):.6g}, numeric {n:.6g}, but the error estimate {e:.2g} is not finite: "
+                    f"{func_name} changes too much within ±2·{h:.2g} of x for the difference to be judged")
         else:
             rel = d / mag if mag else float("inf")
             body = (f"analytic {float(a):.6g}, numeric {n:.6g} ± {e:.2g}; difference {d:.2g} (rel. {rel:.2g}) > "
@@ -136,10 +154,22 @@ class Probe:
     error: float
     tolerance: float
     note: str = ""
+    explained: bool = False  # it failed, and the elements behind it were found and judged one by one
 
     @property
     def ok(self) -> bool:
-        return bool(abs(self.analytic - self.numeric) <= self.tolerance) or self.note.startswith("kink")
+        matches = bool(abs(self.analytic - self.numeric) <= self.tolerance) and math.isfinite(self.tolerance)
+        return matches or self.note.startswith("kink") or self.explained
+
+    @property
+    def ratio(self) -> float:
+        """|analytic − numeric| / tolerance (0 for a direction explained by a kink or by judged elements)."""
+        if self.note.startswith("kink") or self.explained:
+            return 0.0
+        d = abs(self.analytic - self.numeric)
+        if d == 0:
+            return 0.0
+        return d / self.tolerance if self.tolerance > 0 and math.isfinite(d) else math.inf
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,14 +194,21 @@ class GradientReport:
     def ok(self) -> bool:
         return not self.problems and all(leaf.ok for leaf in self.leaves) and all(p.ok for p in self.probes)
 
+    def leaf(self, path: str) -> LeafReport:
+        """The report of the leaf at ``path``, as the table prints it (``"x['weights'][0]"``)."""
+        for leaf in self.leaves:
+            if leaf.path == path:
+                return leaf
+        raise KeyError(f"no leaf {path!r} in this report; its leaves are {[leaf.path for leaf in self.leaves]}")
+
     @property
     def failures(self) -> list[LeafReport]:
         return [leaf for leaf in self.leaves if not leaf.ok]
 
     @property
     def margin(self) -> float:
-        """The largest |analytic − numeric| / tolerance over all elements: ≤ 1 passes."""
-        return max((leaf.margin for leaf in self.leaves), default=0.0)
+        """The largest |analytic − numeric| / tolerance over all elements and directions: ≤ 1 passes."""
+        return max([leaf.margin for leaf in self.leaves] + [p.ratio for p in self.probes], default=0.0)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -193,10 +230,11 @@ class GradientReport:
         lines.append(f"  rule: {self.rule}")
         lines.append(f"  rtol {self.rtol:.3g}, atol {self.atol:.3g}, noise {self.noise:.3g}, "
                      f"{self.func_name}(x) = {self.value:.6g}, {self.calls} calls")
-        header = ("leaf", "shape", "dtype", "failed", "kinks", "max abs err", "max rel err", "resolution", "margin")
+        header = ("leaf", "shape", "dtype", "failed", "kinks", "jumps", "max abs err", "max rel err", "resolution",
+                  "margin")
         rows = [header] + [
             (leaf.path, str(leaf.shape), str(leaf.dtype), f"{int(leaf.failed.sum())}/{leaf.analytic.size}",
-             str(int(leaf.kink.sum())),
+             str(int(leaf.kink.sum())), str(int(leaf.jumps.sum())),
              f"{leaf.max_abs_error:.2g}", f"{leaf.max_rel_error:.2g}", f"{leaf.resolution:.2g}",
              f"{leaf.margin:.3g}") for leaf in self.leaves]
         widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
