@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidType
+from gradcheck.errors import GradcheckError, GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.pytree import TreeDef, flatten, float_leaves, match_structure
 from gradcheck.report import GradientReport, LeafReport, Probe
 
@@ -177,6 +177,10 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, *, rt
         reports, note = _complex_step(func, treedef, ev.pristine, reports, caller, ev.name, atol)
         ev.calls += sum(leaf.size for leaf in leaves)
         notes.append(note)
+    if ev.raised:
+        notes.append(f"{ev.name} raised " + ", ".join(f"{name} {count}×" for name, count in ev.raised.items())
+                     + " at perturbed points (outside its domain, or under np.errstate/warning filters that raise); "
+                     "those points were treated as not finite")
     if len(set(rtols)) > 1:
         notes.append("rtol is √eps of each leaf's own dtype: " + ", ".join(
             f"{path} {r.rtol:.2g}" for path, r in zip(paths, reports)))
@@ -220,13 +224,22 @@ class _Evaluator:
         self.name = "f" if name == "<lambda>" else str(name)
         self.f_eps = float(np.finfo(np.float64).eps)   # eps of func's result type, set by first_value
         self.unrepeatable = False
+        self.raised: dict[str, int] = {}   # exceptions func raised at perturbed points, by name
         self._bulk = bulk if bulk is not None else (self._vectorized_bulk if vectorized else None)
 
     def tree(self) -> Any:
         return self.treedef.unflatten([leaf[None] for leaf in self.leaves] if self.vectorized else self.leaves)
 
     def __call__(self) -> float:
-        return self._value(self.tree())
+        """f at the working point. An arithmetic error or warning raised there (func stepped out of its domain,
+        under the caller's ``np.errstate`` or warning filters) counts as a value that is not finite."""
+        try:
+            return self._value(self.tree())
+        except (ArithmeticError, RuntimeWarning, ValueError) as exc:
+            if isinstance(exc, GradcheckError):
+                raise
+            self.raised[type(exc).__name__] = self.raised.get(type(exc).__name__, 0) + 1
+            return math.nan
 
     def _value(self, tree: Any) -> float:
         self.calls += 1
@@ -250,7 +263,7 @@ class _Evaluator:
             raise InvalidArgument(f"{self.name}(x) = {f0} at the point given; the check needs a finite value there: "
                                   "move x or fix func")
         self.note_rebinding(tree, f"{self.name}(x)", problems)
-        again = self()
+        again = self._value(self.tree())
         if not abs(again - f0) <= 64 * self.f_eps * abs(f0):
             self.unrepeatable = True
             problems.append(_unrepeatable_sentence(self.name, f0, again))
@@ -419,7 +432,7 @@ class _Stencil:
 
     def magnitude(self, f0: float) -> np.ndarray:
         """The largest |f| the stencil saw, per element."""
-        return abs(f0) + np.abs(self.values).max(axis=1)
+        return abs(f0) + _largest(self.values)
 
 
 CENTRAL = np.array([1.0, -1.0, 2.0, -2.0])
@@ -486,8 +499,8 @@ def _initial_steps(orig: np.ndarray, idx: np.ndarray, step: float | None) -> np.
 
 def _shrink_where_not_finite(ev: _Evaluator, k: int, idx: np.ndarray, st: _Stencil, f0: float) -> None:
     """f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): divide the step by 8,
-    up to four times, until it is."""
-    for _ in range(4):
+    up to twelve times, until it is."""
+    for _ in range(12):
         broken = np.flatnonzero(~np.isfinite(st.values).all(axis=1) & (st.h > 0))
         if not broken.size:
             return
@@ -528,7 +541,7 @@ def _enlarge_steps(ev: _Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: f
         h = _rounded_steps(ev.pristine[k], idx[rows], np.minimum(st.h[rows] * factor, cap[rows]))
         bigger = _Stencil.at(ev, k, idx[rows], h, CENTRAL, f0)
         far = _Stencil.at(ev, k, idx[rows], h, FAR, f0).values
-        noise2 = np.maximum(noise[rows], eps * np.maximum(bigger.magnitude(f0), abs(f0) + np.abs(far).max(axis=1)))
+        noise2 = np.maximum(noise[rows], eps * np.fmax(bigger.magnitude(f0), abs(f0) + _largest(far)))
         n2, e2 = bigger.richardson(noise2)
         # A kink at x too small for the fourth difference to show (jump·2h below 1.5·√70·noise) still shifts a
         # central difference by up to half the jump: on a larger step that allowance must be paid explicitly.
@@ -587,7 +600,7 @@ def _look_again(ev: _Evaluator, k: int, idx: np.ndarray, f0: float, noise: np.nd
     far = _Stencil.at(ev, k, idx, h, FAR, f0).values
     near = _Stencil.at(ev, k, idx, h / 8, CENTRAL, f0)
     near_far = _Stencil.at(ev, k, idx, h / 8, FAR, f0).values
-    seen = np.column_stack([np.abs(far), np.abs(near.values), np.abs(near_far)]).max(axis=1)
+    seen = _largest(np.column_stack([far, near.values, near_far]))
     noise_r = np.maximum(noise, eps * (abs(f0) + seen))
     gp, gm, gp2, gm2 = st.values.T
     right = _one_sided(gp, gp2, far[:, 0], h, noise_r)
@@ -738,6 +751,12 @@ def _differentiate_before(ev: _Evaluator, k: int, idx: np.ndarray, rows: np.ndar
     v.numeric[rows], v.error[rows], v.h[rows] = numeric, error + SIX_SIGMA * noise / (4 * st.h), st.h
     v.kink[rows] = False
     v.retolerate(rows, a, rtol, atol)
+
+
+def _largest(values: np.ndarray) -> np.ndarray:
+    """The largest finite |value| of each row (0 for a row with none): a point where f is not finite has no
+    rounding to measure."""
+    return np.asarray(np.where(np.isfinite(values), np.abs(values), 0.0).max(axis=1))
 
 
 def _agree(u: np.ndarray, u_err: np.ndarray, v: np.ndarray, v_err: np.ndarray) -> np.ndarray:
