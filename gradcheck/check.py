@@ -414,7 +414,9 @@ class _Stencil:
     def at(cls, ev: _Evaluator, k: int, idx: np.ndarray, h: np.ndarray, offsets: np.ndarray, f0: float) -> _Stencil:
         base = ev.pristine[k].reshape(-1)[idx].astype(np.float64)
         points = (base[:, None] + offsets * h[:, None]).astype(ev.pristine[k].dtype).astype(np.float64)
-        return cls(h, offsets, ev.at(k, idx, points) - f0)
+        values = ev.at(k, idx, points) - f0
+        values[points == base[:, None]] = np.nan   # a step lost to rounding differentiates nothing
+        return cls(h, offsets, values)
 
     def richardson(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Central: numeric and error as in the module docstring."""
@@ -499,14 +501,17 @@ def _initial_steps(orig: np.ndarray, idx: np.ndarray, step: float | None) -> np.
 
 def _shrink_where_not_finite(ev: _Evaluator, k: int, idx: np.ndarray, st: _Stencil, f0: float) -> None:
     """f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): divide the step by 8,
-    up to twelve times, until it is."""
+    up to twelve times, until it is, and never below the smallest step x + h can still resolve."""
+    orig = ev.pristine[k]
     for _ in range(12):
-        broken = np.flatnonzero(~np.isfinite(st.values).all(axis=1) & (st.h > 0))
+        broken = np.flatnonzero(~np.isfinite(st.values).all(axis=1))
+        base = orig.reshape(-1)[idx[broken]].astype(np.float64)
+        smaller = (base + st.h[broken] / 8).astype(orig.dtype).astype(np.float64) - base
+        broken = broken[smaller > 0]
         if not broken.size:
             return
-        smaller = _Stencil.at(ev, k, idx[broken], _rounded_steps(ev.pristine[k], idx[broken], st.h[broken] / 8),
-                              st.offsets, f0)
-        st.h[broken], st.values[broken] = smaller.h, smaller.values
+        again = _Stencil.at(ev, k, idx[broken], _rounded_steps(orig, idx[broken], st.h[broken] / 8), st.offsets, f0)
+        st.h[broken], st.values[broken] = again.h, again.values
 
 
 def _rounded_steps(orig: np.ndarray, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
