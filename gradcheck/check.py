@@ -167,12 +167,12 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, *, rt
     if fast is not None:
         reports, probe_list = _fast(ev, paths, analytic, f0, noise, rtols, atol, step, *fast)
     else:
-        reports = [_judge_leaf(ev, k, path, a, f0, noise, rtol_k, atol, step)
+        reports = [_judge_leaf(ev, k, path, a, f0, noise[k], rtol_k, atol, step)
                    for k, (path, a, rtol_k) in enumerate(zip(paths, analytic, rtols))]
         probe_list = []
     _note_mutation(problems, leaves, ev.pristine, paths, f"{ev.name}(x) while x was perturbed")
     ev.restore()
-    _note_drift(problems, ev, f0, noise)
+    _note_drift(problems, ev, f0, max(noise))
     if complex_step:
         reports, note = _complex_step(func, treedef, ev.pristine, reports, caller, ev.name, atol)
         ev.calls += sum(leaf.size for leaf in leaves)
@@ -185,7 +185,7 @@ def _check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, *, rt
         notes.append("rtol is √eps of each leaf's own dtype: " + ", ".join(
             f"{path} {r.rtol:.2g}" for path, r in zip(paths, reports)))
     seed = getattr(fast[0].bit_generator.seed_seq, "entropy", None) if fast is not None else None
-    return GradientReport(leaves=reports, noise=noise, calls=ev.calls, problems=problems, notes=notes,
+    return GradientReport(leaves=reports, noise=max(noise), calls=ev.calls, problems=problems, notes=notes,
                           mode="fast" if fast is not None else "full", probes=probe_list, seed=seed, **common)
 
 
@@ -349,46 +349,88 @@ def _note_drift(problems: list[str], ev: _Evaluator, f0: float, noise: float) ->
 
 
 # -- the noise of func ---------------------------------------------------------------------------------------------
-def _estimate_noise(ev: _Evaluator, f0: float, points: int = 9) -> float:
-    """A bound on the rounding error of one evaluation of func near x (see the module docstring).
+def _estimate_noise(ev: _Evaluator, f0: float) -> list[float]:
+    """Per leaf, a bound on the rounding error of one evaluation of func near x (see the module docstring).
 
-    Measured on a ray from x along a fixed direction. Where the values on it show a jump (one step between
-    neighbours far larger than the others) or are not finite, the opposite ray is measured too and the smaller
-    estimate kept: a jump of func near x lies on at most one of them, and must not pass for noise in every element.
+    Measured for each dtype on its own, moving only the leaves of that dtype, so that a float32 leaf's coarse
+    rounding does not blunt a float64 leaf's check.
     """
-    rng = np.random.Generator(np.random.PCG64(20240601))  # a fixed direction: the estimate is reproducible
-    # Random magnitudes as well as signs: a symmetric f (an odd sum at 0) is then not constant along the ray.
-    direction = [rng.choice([-1.0, 1.0], size=orig.shape) * rng.uniform(0.5, 1.5, size=orig.shape) * _scale(orig)
-                 for orig in ev.pristine]
-    sigma, suspect = _ray_sigma(ev, f0, direction, 1.0, points)
-    if suspect:
-        other, _ = _ray_sigma(ev, f0, direction, -1.0, points)
-        sigma = min(s for s in (sigma, other) if s is not None) if (sigma, other) != (None, None) else None
-    return max(4 * (sigma or 0.0), ev.f_eps * abs(f0), float(np.finfo(np.float64).tiny))
+    by_dtype: dict[np.dtype, float] = {}
+    for dtype in {orig.dtype for orig in ev.pristine}:
+        rng = np.random.Generator(np.random.PCG64(20240601))  # a fixed direction: the estimate is reproducible
+        # Random magnitudes as well as signs: a symmetric f (an odd sum at 0) is then not constant along the ray.
+        direction = [rng.choice([-1.0, 1.0], size=orig.shape) * rng.uniform(0.5, 1.5, size=orig.shape)
+                     * _scale(orig) * (orig.dtype == dtype) for orig in ev.pristine]
+        sigma = _Ray(ev, direction).sigma(float(np.finfo(dtype).eps))
+        by_dtype[dtype] = max(4 * sigma, ev.f_eps * abs(f0), float(np.finfo(np.float64).tiny))
+    return [by_dtype[orig.dtype] for orig in ev.pristine]
 
 
-def _ray_sigma(ev: _Evaluator, f0: float, direction: list[np.ndarray], sign: float,
-               points: int) -> tuple[float | None, bool]:
-    """Standard deviation of func's rounding from the 3rd and 4th differences of ``points`` values on one ray, and
-    whether the ray looks broken (a jump, or f not finite: then the value is None).
+class _Ray:
+    """f at x ± t·spacing·direction, t = 1…9, and the standard deviation of its rounding from the 3rd and 4th
+    differences of those values (Moré and Wild's ECnoise).
 
-    Spacings grow 64× at a time from 64 ulps up to the finite-difference step: the first at which f takes several
-    distinct values shows its rounding, including the quantisation of intermediate results that a smaller spacing
-    cannot see. Differences are taken of values scaled to at most 1, so that no finite f overflows them.
+    Two spacings, 64 ulps and half the finite-difference step (the ray then spans the stencils), and the larger
+    estimate is kept: the finer shows plain rounding, the coarser the quantisation of intermediate results (a
+    float64 function that computes in float32 inside) and of the input, which the stencils will meet. Where f is
+    nearly constant at the coarsest spacing (a staircase), spacings grow further until its steps show.
+
+    A jump or a kink of f on the ray shows as one difference far larger than the others. It must not pass for noise
+    in every element: the ray is then looked at 64× coarser (a staircase's single step becomes many, and regular)
+    and, if that does not settle it, from the other side of x, where a jump near x is not; failing both, that
+    spacing adds nothing to the estimate.
     """
-    tiny = min(float(np.finfo(orig.dtype).eps) for orig in ev.pristine)
-    top = max(float(np.finfo(orig.dtype).eps) for orig in ev.pristine) ** (1 / 3)
-    spacing, sigma, f = 64 * tiny, 0.0, np.array([f0])
-    while spacing <= top:
-        f = np.array([f0] + [ev.along([sign * t * spacing * d for d in direction])[0] for t in range(1, points)])
-        if not np.isfinite(f).all():
-            return None, True
-        sigma = _difference_sigma(f)
-        if len(np.unique(f)) >= points // 2:
-            break
-        spacing *= 64
-    steps = np.abs(np.diff(f / max(float(np.abs(f).max()), float(np.finfo(np.float64).tiny))))
-    return sigma, bool(steps.size and steps.max() > 8 * np.median(steps) + 1e-300)
+
+    def __init__(self, ev: _Evaluator, direction: list[np.ndarray]) -> None:
+        self.ev, self.direction = ev, direction
+
+    def values(self, spacing: float, sign: float = 1.0) -> np.ndarray:
+        # x itself is left out: a jump of f exactly at x belongs to the elements that meet it, not to the noise.
+        return np.array([self.ev.along([sign * t * spacing * d for d in self.direction])[0] for t in range(1, 10)])
+
+    def sigma(self, eps: float) -> float:
+        top = eps ** (1 / 3) / 2
+        spacings = [64 * eps, top]
+        ceiling, sigma = top * 64**2, 0.0
+        while spacings:
+            spacing = spacings.pop(0)
+            f = self.values(spacing)
+            if np.isfinite(f).all() and len(np.unique(f)) < 5:
+                # nearly constant: a staircase whose steps are too far apart to show here (or a jump): if this is
+                # the coarsest spacing, go on until its steps show
+                if not spacings and spacing * 64 <= ceiling:
+                    spacings.append(spacing * 64)
+                continue
+            sigma = max(sigma, self._settled(f, spacing, ceiling))
+        return sigma
+
+    def _settled(self, f: np.ndarray, spacing: float, ceiling: float) -> float:
+        if _regular(f):
+            return _difference_sigma(f)
+        if spacing * 64 <= ceiling:
+            coarse = self.values(spacing * 64)
+            if _regular(coarse) and len(np.unique(coarse)) >= 5:
+                return _difference_sigma(coarse)
+        other = self.values(spacing, -1.0)
+        if _regular(other):
+            return _difference_sigma(other)
+        return 0.0   # unsettled at this spacing: the finer spacings' estimates stand
+
+
+def _regular(f: np.ndarray) -> bool:
+    """Finite, and no difference far larger than the others (the signature of a jump, first differences, or of a
+    kink, second differences)."""
+    if not np.isfinite(f).all():
+        return False
+    scaled = f / max(float(np.abs(f).max()), float(np.finfo(np.float64).tiny))
+    return not any(_outlier(np.abs(np.diff(scaled, n=n))) for n in (1, 2))
+
+
+def _outlier(steps: np.ndarray) -> bool:
+    """One or two differences far larger than all others (a jump makes one first difference and two second
+    differences stand out, a kink two second differences; rounding and quantisation make many alike)."""
+    ordered = np.sort(steps)
+    return bool(steps.size > 3 and ordered[-1] > 8 * ordered[-3] + 1e-300)
 
 
 def _difference_sigma(f: np.ndarray) -> float:
@@ -542,7 +584,12 @@ def _enlarge_steps(ev: _Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: f
         rows = np.flatnonzero(coarse)
         if not rows.size:
             break
-        factor = np.clip(np.cbrt(rounding[rows] / (2 * np.maximum(truncation[rows], 1e-300))), 2, 1000)
+        # the step that balances the two terms, or (when the truncation estimate is itself mostly rounding) the
+        # one that brings rounding under 0.3% of the derivative, whichever is larger
+        mag = np.maximum(np.abs(a[rows]), np.abs(numeric[rows]))
+        balance = np.cbrt(rounding[rows] / (2 * np.maximum(truncation[rows], 1e-300)))
+        quiet = rounding[rows] / np.maximum(0.003 * mag, 1e-300)
+        factor = np.clip(np.fmax(balance, quiet), 2, 1000)
         h = _rounded_steps(ev.pristine[k], idx[rows], np.minimum(st.h[rows] * factor, cap[rows]))
         bigger = _Stencil.at(ev, k, idx[rows], h, CENTRAL, f0)
         far = _Stencil.at(ev, k, idx[rows], h, FAR, f0).values
@@ -682,8 +729,12 @@ def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: _Verdict, looks: _Looks, rt
     for u, ue in looks.estimates[1:] + looks.finer:
         usable = (ue <= 0.1 * np.maximum(np.abs(u), np.abs(ar))) | (ue <= first_tol)
         matches |= usable & (np.abs(ar - u) <= _tolerance(ar, u, ue, rtol, atol))
-    left, right = looks.left_right
-    matches |= (ar >= np.fmin(left, right)) & (ar <= np.fmax(left, right))
+    # between the one-sided derivatives, each end widened by its own tolerance
+    (left, left_err), (right, right_err) = looks.estimates[1], looks.estimates[2]
+    left_tol, right_tol = _tolerance(ar, left, left_err, rtol, atol), _tolerance(ar, right, right_err, rtol, atol)
+    low = np.fmin(left - left_tol, right - right_tol)
+    high = np.fmax(left + left_tol, right + right_tol)
+    matches |= (ar >= low) & (ar <= high)
     v.kink[rows] = matches
     refute = ~matches
     if refute.any():
@@ -758,6 +809,12 @@ def _differentiate_before(ev: _Evaluator, k: int, idx: np.ndarray, rows: np.ndar
     v.retolerate(rows, a, rtol, atol)
 
 
+def _norm(v: np.ndarray) -> float:
+    """‖v‖₂ without overflow or underflow for any finite v."""
+    top = float(np.abs(v).max()) if v.size else 0.0
+    return top * float(np.linalg.norm(v / top)) if top > 0 and math.isfinite(top) else top
+
+
 def _largest(values: np.ndarray) -> np.ndarray:
     """The largest finite |value| of each row (0 for a row with none): a point where f is not finite has no
     rounding to measure."""
@@ -780,8 +837,9 @@ def _scale(x: np.ndarray) -> np.ndarray:
     base = np.abs(x.astype(np.float64))
     top = float(base.max()) if base.size else 0.0
     rms = top * math.sqrt(float(np.mean((base / top) ** 2))) if top > 0 and math.isfinite(top) else 0.0
-    # An all-zero leaf, or one whose entries are all near the underflow threshold, has no scale of its own: use 1.
-    return np.maximum(base, rms if rms > math.sqrt(np.finfo(x.dtype).tiny) else 1.0)
+    # An all-zero leaf, or one so small that eps·RMS would underflow, has no usable scale of its own: use 1.
+    info = np.finfo(x.dtype)
+    return np.maximum(base, rms if rms > float(info.tiny) / float(info.eps) else 1.0)
 # -- complex step --------------------------------------------------------------------------------------------------
 def _complex_step(func: Callable[[Any], Any], treedef: Any, pristine: list[np.ndarray], reports: list[LeafReport],
                   caller: dict[str, str], name: str, atol: float) -> tuple[list[LeafReport], str]:
@@ -823,9 +881,9 @@ def _complex_step(func: Callable[[Any], Any], treedef: Any, pristine: list[np.nd
 class _Directions:
     """Fast mode's view of x as one flat vector: derivatives of f along displacements d, against ⟨grad, d⟩."""
 
-    def __init__(self, ev: _Evaluator, analytic: list[np.ndarray], f0: float, noise: float, rtols: list[float],
+    def __init__(self, ev: _Evaluator, analytic: list[np.ndarray], f0: float, noise: list[float], rtols: list[float],
                  atol: float, step: float | None) -> None:
-        self.ev, self.f0, self.noise, self.atol = ev, f0, noise, atol
+        self.ev, self.f0, self.atol = ev, f0, atol
         self.starts = np.concatenate([[0], np.cumsum([a.size for a in analytic])]).astype(np.intp)
         self.g = np.concatenate([a.reshape(-1).astype(np.float64) for a in analytic])
         self.usable = np.isfinite(self.g)
@@ -834,6 +892,8 @@ class _Directions:
         eps = [float(np.finfo(orig.dtype).eps) for orig in ev.pristine]
         self.eps = np.repeat(eps, sizes)
         self.rtol = np.repeat(rtols, sizes)
+        self.noise = np.repeat(noise, sizes)
+        self.group = np.repeat([str(orig.dtype) for orig in ev.pristine], sizes)
         if step is None:
             self.reach = np.concatenate([_scale(orig).reshape(-1) * e ** (1 / 3) for orig, e in zip(ev.pristine, eps)])
         else:
@@ -856,15 +916,20 @@ class _Directions:
         r1 = (v[0] - v[1]) / 2 - self.g @ (shifts[0] - shifts[1]) / 2
         r2 = (v[2] - v[3]) / 4 - self.g @ (shifts[2] - shifts[3]) / 4
         residual = r1 + (r1 - r2) / 3
-        level = max(self.noise, self.ev.f_eps * (abs(self.f0) + float(np.abs(v).max())))
+        moved = d != 0
+        noise = float(self.noise[moved].max()) if moved.any() else 0.0
+        level = max(noise, self.ev.f_eps * (abs(self.f0) + float(np.abs(v).max())))
         error = abs(r1 - r2) + 1.5 * level
         gd = self.g * d
         # Random signs make per-element errors add like a random walk: six standard deviations of it.
-        tol = (6 * float(np.linalg.norm((self.atol + self.rtol * np.abs(self.g)) * d))
+        tol = (6 * _norm((self.atol + self.rtol * np.abs(self.g)) * d)
                + 4 * float(np.sum(self.eps * np.abs(gd))) + error)
         exact = float(gd.sum())
         numeric = exact + residual if np.isfinite(residual) else float("nan")
-        return Probe(analytic=exact, numeric=numeric, error=float(error), tolerance=float(tol))
+        # A kink crossed on the way inflates |r1 − r2| and with it the tolerance: such a probe vouches for nothing,
+        # whatever its difference. Its fourth difference shows it, as in full mode.
+        smooth = abs(v[2] - 4 * v[0] - 4 * v[1] + v[3]) <= SIX_SIGMA * level
+        return Probe(analytic=exact, numeric=numeric, error=float(error), tolerance=float(tol), smooth=bool(smooth))
 
     def narrow(self, d: np.ndarray) -> int:
         """The element behind a failing direction: halve the set of elements it moves, keeping a failing half."""
@@ -877,25 +942,30 @@ class _Directions:
         return int(members[0])
 
 
-def _fast(ev: _Evaluator, paths: list[str], analytic: list[np.ndarray], f0: float, noise: float, rtols: list[float],
+def _fast(ev: _Evaluator, paths: list[str], analytic: list[np.ndarray], f0: float, noise: list[float],
+          rtols: list[float],
           atol: float, step: float | None, rng: np.random.Generator,
           count: int) -> tuple[list[LeafReport], list[Probe]]:
-    """Random-direction checks; the elements behind a failing one are found by halving and judged as in full mode."""
+    """Random-direction checks; the elements behind a failing one are found by halving and judged as in full mode.
+
+    Each dtype gets its own directions: a direction that moved float32 and float64 leaves together would judge the
+    float64 ones with float32's tolerance."""
     dirs = _Directions(ev, analytic, f0, noise, rtols, atol, step)
     verdicts: dict[int, _Verdict] = {}
 
     def judge(i: int) -> None:
         k, local = dirs.locate(i)
         a = analytic[k].reshape(-1)[local:local + 1].astype(np.float64)
-        verdicts[i] = _judge(ev, k, np.array([local]), a, f0, noise, rtols[k], atol, step)
+        verdicts[i] = _judge(ev, k, np.array([local]), a, f0, noise[k], rtols[k], atol, step)
 
     for i in np.flatnonzero(~dirs.usable)[:64]:   # a nan or inf in grad(x) fails where it is
         judge(int(i))
     probes = []
-    for _ in range(count):
-        d = rng.choice([-1.0, 1.0], size=dirs.g.size) * dirs.reach
-        d[~dirs.usable] = 0.0
-        probes.append(_explain(dirs, d, judge, verdicts))
+    for group in sorted(set(dirs.group)):
+        for _ in range(count):
+            d = rng.choice([-1.0, 1.0], size=dirs.g.size) * dirs.reach
+            d[~dirs.usable | (dirs.group != group)] = 0.0
+            probes.append(_explain(dirs, d, judge, verdicts))
     reports = []
     for k, (path, a) in enumerate(zip(paths, analytic)):
         fields = {name: np.full(a.size, np.nan) for name in ("numeric", "error", "tolerance", "h", "jump")}
@@ -914,14 +984,20 @@ def _fast(ev: _Evaluator, paths: list[str], analytic: list[np.ndarray], f0: floa
 
 
 def _explain(dirs: _Directions, d: np.ndarray, judge: Callable[[int], None], verdicts: dict[int, _Verdict],
-             most: int = 8) -> Probe:
+             most: int = 64) -> Probe:
     """Probe along d; while it fails, find an element behind it, judge that element, and probe without it."""
     first = dirs.probe(d)
     if first.ok:
         return first
-    finer = dirs.probe(d / 8)
-    if finer.ok and abs(first.numeric - 8 * finer.numeric) > first.error + 8 * finer.error:
-        return replace(first, note=f"kink on the path: a step 8x smaller gives {8 * finer.numeric:.6g}")
+    # A kink on the path spoils the coarse differences. Steps 8x and 64x smaller that both pass, agree with each
+    # other, disagree with the first and are nearly as sensitive (tolerance, in units of the step, at most twice
+    # the first one's) settle it: a match at one smaller step alone can be a coincidence of kinks.
+    fine, finer = dirs.probe(d / 8), dirs.probe(d / 64)
+    sensitive = 64 * finer.tolerance <= 2 * first.tolerance and 8 * fine.tolerance <= 2 * first.tolerance
+    converged = abs(8 * fine.numeric - 64 * finer.numeric) <= 8 * fine.error + 64 * finer.error
+    if (fine.ok and finer.ok and sensitive and converged
+            and abs(first.numeric - 8 * fine.numeric) > first.error + 8 * fine.error):
+        return replace(first, note=f"kink on the path: steps 8x and 64x smaller give {8 * fine.numeric:.6g}")
     rest, found, p = d.copy(), [], first
     while not p.ok and len(found) < most and rest.any():
         i = dirs.narrow(rest)
@@ -929,11 +1005,14 @@ def _explain(dirs: _Directions, d: np.ndarray, judge: Callable[[int], None], ver
             judge(i)
         found.append(i)
         rest[i] = 0.0
-        p = dirs.probe(rest) if rest.any() else replace(p, numeric=p.analytic)
+        if not rest.any():
+            break
+        p = dirs.probe(rest)
     named = ", ".join(str(i) for i in found)
-    if p.ok:
+    if p.ok or not rest.any():
         return replace(first, note=f"explained by flat element(s) {named}, judged one by one", explained=True)
-    return replace(first, note=f"still failing after judging flat element(s) {named}")
+    return replace(first, note=f"still failing after judging flat element(s) {named}: a wrong element the halving "
+                              "could not isolate, or kinks in more elements than fast mode follows; run mode='full'")
 
 
 # -- invariants ----------------------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray
                               "pass an ndarray or a list/tuple/dict of ndarrays")
     out = []
     for path, leaf in zip(paths, leaves):
+        if isinstance(leaf, np.floating):
+            leaf = np.asarray(leaf)  # a numpy float scalar is a 0-d leaf
         if not isinstance(leaf, np.ndarray):
             raise InvalidType(f"{path} is a {type(leaf).__name__}; every leaf of {name} must be a numpy array of a "
                               f"floating dtype: wrap it with np.asarray(..., dtype=np.float64)")

@@ -1,0 +1,121 @@
+"""The verdict oracle: exact gradients pass, one wrong element fails and is named, hostile functions are reported.
+
+Cases come from :mod:`tests.verdicts`: every memory layout, float32 and float64 (mixed in one tree), magnitudes from
+1e-280 to 1e280 in x and in f, kinks and jumps placed at x, near it and far from it, arithmetic in float32 inside a
+float64 function, randomness and container rebinding; each property runs in full and in fast mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradcheck import check_gradient
+
+from .verdicts import KINKED, JUMPING, cases
+
+
+def modes(seed):
+    return [{}, {"mode": "fast", "rng": np.random.default_rng(seed)}]
+
+
+def failed_elements(report):
+    return {(leaf.path, tuple(int(i) for i in idx)) for leaf in report.leaves for idx in np.argwhere(leaf.failed)}
+
+
+def clean_elements(case, report):
+    """Elements a planted error can go to: f smooth around them by construction, judged without a kink."""
+    out = []
+    for leaf, lr in zip(case.leaves, report.leaves):
+        smooth = (leaf.phi not in KINKED | JUMPING) | (np.abs(leaf.x.astype(np.float64) - leaf.centre) > leaf.scale)
+        smooth = np.broadcast_to(smooth, lr.shape) & ~lr.kink & np.isfinite(lr.tolerance)
+        out += [(lr.path, tuple(int(i) for i in idx)) for idx in np.argwhere(smooth)]
+    return out
+
+
+def planted(case, where, amount):
+    """case.grad with one element moved by ``amount`` (in float64, then in the leaf's dtype)."""
+    path, index = where
+    k = case.paths.index(path)
+
+    def grad(tree):
+        exact = case.exact(_leaves(case, tree))
+        bad = np.array(exact[k], dtype=np.float64)
+        bad[index] += amount
+        exact[k] = bad.astype(case.leaves[k].x.dtype)
+        from .verdicts import _build
+        return _build(case.container, exact)
+
+    return grad
+
+
+def _leaves(case, tree):
+    from .verdicts import _unbuild
+    return _unbuild(case.container, tree)
+
+
+@given(cases(), st.integers(0, 2**16))
+def test_the_exact_gradient_passes_in_both_modes(case, seed):
+    for options in modes(seed):
+        report = check_gradient(case.func, case.grad, case.tree, **options)
+        assert report.ok, f"{case!r} {options}\n{report}"
+
+
+@given(cases(), st.data())
+def test_one_element_wrong_by_more_than_its_tolerance_fails_and_is_named(case, data):
+    exact = check_gradient(case.func, case.grad, case.tree)
+    candidates = clean_elements(case, exact)
+    if not candidates:
+        return
+    where = data.draw(st.sampled_from(candidates))
+    leaf = exact.leaf(where[0])
+    amount = 4 * float(leaf.tolerance[where[1]]) * data.draw(st.sampled_from([-1.0, 1.0]))
+    report = check_gradient(case.func, planted(case, where, amount), case.tree)
+    assert failed_elements(report) == {where}, f"{case!r} planted {amount:.3g} at {where}\n{report}"
+
+
+@given(cases(), st.data())
+def test_fast_mode_finds_and_names_a_wrong_element(case, data):
+    exact = check_gradient(case.func, case.grad, case.tree, mode="fast", rng=np.random.default_rng(0))
+    full = check_gradient(case.func, case.grad, case.tree)
+    candidates = clean_elements(case, full)
+    if not candidates:
+        return
+    where = data.draw(st.sampled_from(candidates))
+    k = case.paths.index(where[0])
+    # large next to the derivatives along a whole direction, and beyond what full mode resolves at that element
+    size = 0.5 * case.magnitude / case.leaves[k].scale + 4 * float(full.leaf(where[0]).tolerance[where[1]])
+    amount = size * data.draw(st.sampled_from([-1.0, 1.0]))
+    report = check_gradient(case.func, planted(case, where, amount), case.tree, mode="fast",
+                            rng=np.random.default_rng(data.draw(st.integers(0, 2**16))))
+    assert exact.ok, f"{case!r}\n{exact}"
+    assert failed_elements(report) == {where}, f"{case!r} planted {amount:.3g} at {where}\n{report}"
+
+
+@given(cases(jumps=True, kinks=False), st.integers(0, 2**16))
+def test_a_jump_at_x_fails_as_a_jump_and_nothing_else_does(case, seed):
+    on_jump = {(path, tuple(int(i) for i in idx)) for path, leaf in zip(case.paths, case.leaves)
+               for idx in np.argwhere(np.broadcast_to(leaf.on_jump, leaf.x.shape))}
+    report = check_gradient(case.func, case.grad, case.tree)
+    assert failed_elements(report) == on_jump, f"{case!r}\n{report}"
+    jumps = {(leaf.path, tuple(int(i) for i in idx)) for leaf in report.leaves for idx in np.argwhere(leaf.jumps)}
+    assert jumps == on_jump
+    fast = check_gradient(case.func, case.grad, case.tree, mode="fast", rng=np.random.default_rng(seed))
+    assert fast.ok == (not on_jump), f"{case!r}\n{fast}"
+    assert failed_elements(fast) <= on_jump
+
+
+@given(cases(randomness=True), st.integers(0, 2**16))
+def test_a_func_that_is_not_repeatable_is_reported(case, seed):
+    for options in modes(seed):
+        report = check_gradient(case.func, case.grad, case.tree, **options)
+        assert not report.ok and any("is not repeatable" in p for p in report.problems), str(report)
+
+
+@given(cases(rebinds=True).filter(lambda case: case.rebinds), st.integers(0, 2**16))
+def test_a_func_that_rebinds_an_entry_of_its_container_is_reported(case, seed):
+    for options in modes(seed):
+        report = check_gradient(case.func, case.grad, case.tree, **options)
+        assert not report.ok and any("replaced" in p for p in report.problems), str(report)
+        assert all(leaf.ok for leaf in report.leaves), str(report)   # the values themselves are right
