@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck._args import check_callable, finite, is_real, non_negative
 from gradcheck.errors import GradcheckError, GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.pytree import TreeDef, flatten, float_leaves, match_structure
 from gradcheck.report import GradientReport, LeafReport, Probe
@@ -96,11 +97,12 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
     ``vectorized=True`` declares that func takes a leading batch axis on every leaf and returns one value per point
     (shape ``(K,)``): the perturbed points are then evaluated thousands at a time. grad still takes a single point.
     """
-    _check_callable("func", func)
-    _check_callable("grad", grad)
-    atol = _non_negative("atol", atol)
-    rtol = None if rtol is None else _non_negative("rtol", rtol)
-    if step is not None and not (_is_real(step) and _finite(step) and float(step) > 0):
+    usage = "pass check_gradient(func, grad, x) with func(x) -> scalar and grad(x) -> structure of x"
+    check_callable("func", func, usage)
+    check_callable("grad", grad, usage)
+    atol = non_negative("atol", atol)
+    rtol = None if rtol is None else non_negative("rtol", rtol)
+    if step is not None and not (is_real(step) and finite(step) and float(step) > 0):
         raise InvalidArgument(f"step={step!r}; it must be a positive finite number (or None to derive it per element)")
     if mode not in ("full", "fast"):
         raise InvalidArgument(f"mode={mode!r}; use 'full' (every element) or 'fast' (random directions)")
@@ -515,7 +517,7 @@ def _judge(ev: _Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: float, no
     orig = ev.pristine[k]
     eps = max(ev.f_eps, float(np.finfo(orig.dtype).eps))
     st = _Stencil.at(ev, k, idx, _initial_steps(orig, idx, step), CENTRAL, f0)
-    _shrink_where_not_finite(ev, k, idx, st, f0)
+    _shrink_where_notfinite(ev, k, idx, st, f0)
     # Rounding of f is at least one ulp of the largest value the element's stencil saw.
     noise = np.maximum(noise_at_x, eps * st.magnitude(f0))
     numeric, error = st.richardson(noise)
@@ -541,7 +543,7 @@ def _initial_steps(orig: np.ndarray, idx: np.ndarray, step: float | None) -> np.
     return np.asarray((base + h).astype(orig.dtype).astype(np.float64) - base)
 
 
-def _shrink_where_not_finite(ev: _Evaluator, k: int, idx: np.ndarray, st: _Stencil, f0: float) -> None:
+def _shrink_where_notfinite(ev: _Evaluator, k: int, idx: np.ndarray, st: _Stencil, f0: float) -> None:
     """f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): divide the step by 8,
     up to twelve times, until it is, and never below the smallest step x + h can still resolve."""
     orig = ev.pristine[k]
@@ -1055,7 +1057,7 @@ def _scalar(value: Any, name: str) -> float:
         value = value[()]
     if isinstance(value, (complex, np.complexfloating)):
         raise InvalidType(f"{name}(x) returned a complex value {value!r}; it must be real")
-    if not _is_real(value):
+    if not is_real(value):
         raise InvalidType(f"{name}(x) returned a {type(value).__name__}; it must return a real scalar (a float)")
     try:
         return float(value)
@@ -1074,29 +1076,6 @@ def _batched(value: Any, K: int, name: str) -> np.ndarray:
                               f"{arr.dtype} of shape {arr.shape}; it must return one real value per point, shape "
                               f"({K},)")
     return arr.astype(np.float64)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int beyond float's range
-        return False
-
-
-def _non_negative(name: str, value: Any) -> float:
-    if not _is_real(value) or not _finite(value) or value < 0:
-        raise InvalidArgument(f"{name}={value!r}; it must be a finite number >= 0")
-    return float(value)
-
-
-def _check_callable(name: str, value: Any) -> None:
-    if not callable(value):
-        raise InvalidType(f"{name} must be callable, got {type(value).__name__}; pass check_gradient(func, grad, x) "
-                          "with func(x) -> scalar and grad(x) -> structure of x")
 
 
 def _check_step_resolves(step: float, paths: list[str], pristine: list[np.ndarray]) -> None:

@@ -1,135 +1,206 @@
-"""Jacobians of vector-valued functions, checked entry by entry with the same error model as gradients."""
+"""Jacobians of vector-valued functions, checked entry by entry with the gradient checker's own judgement.
+
+Row t of the Jacobian is the gradient of the scalar function x ↦ func(x)[t], so each row is checked by
+:func:`gradcheck.check_gradient` itself: the same stencils, noise, kink and jump analysis and report. func is called
+once per point, whatever the number of outputs: every row's check reads the same cached evaluations.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from gradcheck.check import _non_negative, _scale, _tolerance
+from gradcheck._args import check_callable, non_negative
+from gradcheck.check import check_gradient
 from gradcheck.errors import InvalidArgument, InvalidType
+from gradcheck.pytree import TreeDef, flatten, float_leaves, match_structure
 from gradcheck.report import GradientReport, LeafReport
 
+__all__ = ["check_jacobian"]
 
-def check_jacobian(func: Callable[[np.ndarray], Any], x: np.ndarray, *,
-                   jacobian: Callable[[np.ndarray], Any] | None = None,
-                   vjp: Callable[[np.ndarray, np.ndarray], Any] | None = None,
-                   jvp: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+
+def check_jacobian(func: Callable[[Any], Any], x: Any, *, jacobian: Callable[[Any], Any] | None = None,
+                   vjp: Callable[[Any, np.ndarray], Any] | None = None,
+                   jvp: Callable[[Any, Any], Any] | None = None,
                    rtol: float | None = None, atol: float = 0.0) -> GradientReport:
-    """Compare an analytic Jacobian of ``func`` at ``x`` with central differences, entry by entry.
+    """Compare an analytic Jacobian of ``func`` at ``x`` with finite differences, entry by entry.
 
+    >>> import numpy as np
     >>> check_jacobian(np.sin, np.array([0.1, 0.2]), jacobian=lambda x: np.diag(np.cos(x))).ok
     True
 
-    func maps an array x of shape S to an array y of shape T. Give exactly one of: ``jacobian(x)`` returning an
-    array of shape T + S; ``vjp(x, v)`` returning vᵀJ (shape S) for v of shape T; ``jvp(x, u)`` returning J·u
-    (shape T) for u of shape S. vjp and jvp are called once per basis vector, so every entry is checked. Entry
-    (t, s) of the report is ∂y[t]/∂x[s]. The rule and error model are those of :func:`gradcheck.check_gradient`
-    (Richardson central differences, measured noise per output entry), without its kink analysis.
+    func maps x (an array, or a pytree of arrays as for :func:`~gradcheck.check_gradient`) to an array y of shape
+    T. Give exactly one of:
+
+    - ``jacobian(x)``: for an array x of shape S, an array of shape T + S; for a pytree, a tree of x's structure
+      whose leaves have shape T + the leaf's shape;
+    - ``vjp(x, v)``: vᵀJ in x's structure, for v of shape T;
+    - ``jvp(x, u)``: J·u of shape T, for u in x's structure.
+
+    vjp and jvp are called once per basis vector, so every entry is checked. Entry (t, s) of a leaf's report is
+    ∂y[t]/∂x[s]. The rule, error model, kinks and jumps are those of :func:`gradcheck.check_gradient`, row by row.
     """
     given = [name for name, f in (("jacobian", jacobian), ("vjp", vjp), ("jvp", jvp)) if f is not None]
     if len(given) != 1:
         raise InvalidArgument(f"pass exactly one of jacobian=, vjp=, jvp= (got {given or 'none'})")
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.floating):
-        raise InvalidType(f"x must be a floating-point ndarray, got {type(x).__name__} "
-                          f"{getattr(x, 'dtype', '')}; convert it with np.asarray(x, dtype=np.float64)")
-    atol = _non_negative("atol", atol)
-    eps = float(np.finfo(x.dtype).eps)
-    rtol = math.sqrt(eps) if rtol is None else _non_negative("rtol", rtol)
-    name = getattr(func, "__name__", "func")
-    name = "f" if name == "<lambda>" else name
-    x0 = x.copy()
-    work = x.copy()
-    calls = 0
-
-    def evaluate() -> np.ndarray:
-        nonlocal calls
-        calls += 1
-        y = np.asarray(func(work))
-        if not np.issubdtype(y.dtype, np.floating):
-            raise InvalidType(f"{name}(x) returned dtype {y.dtype}; it must return a floating-point array")
-        return y.astype(np.float64)
-
-    y0 = evaluate()
-    if not np.isfinite(y0).all():
-        raise InvalidArgument(f"{name}(x) is not finite at the point given (first at {np.argwhere(~np.isfinite(y0))[0]}"
-                              "); move x or fix func")
-    J = _analytic(jacobian, vjp, jvp, work, x0, y0.shape)
-    problems = []
-    if not np.array_equal(work, x0):
-        problems.append(f"{name} or the Jacobian function changed x in place; they must not modify their argument")
-        work[...] = x0
-
-    n, m = x0.size, y0.size
-    flat, base = work.reshape(-1), x0.reshape(-1).astype(np.float64)
-    h = eps ** (1 / 3) * _scale(x0).reshape(-1)
-    h = (base + h).astype(x0.dtype).astype(np.float64) - base
-    values = np.empty((n, 4, m))
-    for i in range(n):
-        for k, o in enumerate((1.0, -1.0, 2.0, -2.0)):
-            flat[i] = base[i] + o * h[i]
-            values[i, k] = evaluate().reshape(-1)
-        flat[i] = x0.flat[i]
-    d1 = (values[:, 0] - values[:, 1]) / (2 * h[:, None])
-    d2 = (values[:, 2] - values[:, 3]) / (4 * h[:, None])
-    noise = np.maximum(_noise(evaluate, work, x0, y0, eps), eps * np.abs(values).max(axis=1))   # (n, m)
-    numeric = (d1 + (d1 - d2) / 3).T                                                          # (m, n)
-    error = (np.abs(d1 - d2) + 1.5 * noise / h[:, None]).T
-    numeric[~np.isfinite(values).all(axis=1).T] = np.nan
-    a = J.reshape(m, n).astype(np.float64)
-    tolerance = _tolerance(a, numeric, error, rtol, atol)
-    shape = y0.shape + x0.shape
-    steps = np.broadcast_to(h, (m, n))
-    leaf = LeafReport("x", J, numeric.reshape(shape), error.reshape(shape), tolerance.reshape(shape),
-                      np.array(steps).reshape(shape), np.zeros(shape, dtype=bool))
-    return GradientReport(leaves=[leaf], rtol=rtol, atol=atol, noise=float(noise.max()) if noise.size else 0.0,
-                          value=float(np.abs(y0).max()) if y0.size else 0.0, func_name=name, calls=calls,
-                          problems=problems,
-                          notes=[f"Jacobian of shape {shape}: entry (t, s) is d {name}(x)[t] / d x[s]"])
+    usage = "pass check_jacobian(func, x, jacobian=J) with func(x) -> array and J(x) -> array of shape T + S"
+    check_callable("func", func, usage)
+    check_callable(given[0], {"jacobian": jacobian, "vjp": vjp, "jvp": jvp}[given[0]], usage)
+    atol = non_negative("atol", atol)
+    rtol = None if rtol is None else non_negative("rtol", rtol)
+    paths, leaves, treedef = float_leaves(x)
+    outputs = _Outputs(func, treedef)
+    problems: list[str] = []
+    y0 = outputs.first(treedef.unflatten(leaves), problems)
+    rows = _analytic(jacobian, vjp, jvp, treedef, paths, leaves, y0.shape)
+    reports = []
+    for t in range(y0.size):
+        row = rows[t]
+        reports.append(check_gradient(outputs.entry(t), lambda _x, row=row: treedef.unflatten(row),
+                                      treedef.unflatten(leaves), rtol=rtol, atol=atol))
+    return _combine(reports, paths, leaves, y0, outputs, problems)
 
 
-def _analytic(jacobian: Any, vjp: Any, jvp: Any, work: np.ndarray, x0: np.ndarray,
-              out_shape: tuple[int, ...]) -> np.ndarray:
-    shape = out_shape + x0.shape
+class _Outputs:
+    """func(x) for a tree x, computed once per distinct point and shared by every output's check."""
+
+    def __init__(self, func: Callable[[Any], Any], treedef: TreeDef) -> None:
+        self.func, self.treedef, self.calls = func, treedef, 0
+        name = getattr(func, "__name__", "func")
+        self.name = "f" if name == "<lambda>" else str(name)
+        self.shape: tuple[int, ...] = ()
+        self._cache: dict[bytes, np.ndarray] = {}
+
+    def __call__(self, tree: Any) -> np.ndarray:
+        leaves = flatten(tree)[1]
+        key = b"".join(np.ascontiguousarray(leaf).tobytes() for leaf in leaves)
+        if key not in self._cache:
+            self.calls += 1
+            self._cache[key] = self._checked(self.func(tree))
+        return self._cache[key]
+
+    def _checked(self, y: Any) -> np.ndarray:
+        try:
+            arr = np.asarray(y)
+        except ValueError as exc:
+            raise InvalidArgument(f"{self.name}(x) returned a ragged value ({exc}); it must return one array of a "
+                                  "fixed shape") from None
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            raise InvalidType(f"{self.name}(x) returned dtype {arr.dtype}; it must return a real floating-point array")
+        if self.shape and arr.shape != self.shape:
+            raise InvalidArgument(f"{self.name}(x) returned shape {arr.shape} at a perturbed point and {self.shape} "
+                                  "at x; the output's shape must not depend on x's values")
+        return arr.astype(np.float64)
+
+    def first(self, tree: Any, problems: list[str]) -> np.ndarray:
+        """func(x), twice: its shape, and whether func is repeatable (a cache would otherwise hide it)."""
+        y0 = self._checked(self.func(tree))
+        again = self._checked(self.func(tree))
+        self.calls += 2
+        self.shape = y0.shape
+        if y0.size == 0:
+            raise InvalidArgument(f"{self.name}(x) returned an empty array (shape {y0.shape}); there is no Jacobian "
+                                  "to check")
+        if not np.isfinite(y0).all():
+            raise InvalidArgument(f"{self.name}(x) is not finite at the point given (first at "
+                                  f"{tuple(int(i) for i in np.argwhere(~np.isfinite(y0))[0])}); move x or fix func")
+        spread = np.abs(again - y0)
+        if not (spread <= 64 * np.finfo(np.float64).eps * np.abs(y0)).all():
+            t = tuple(int(i) for i in np.unravel_index(int(np.argmax(spread)), y0.shape))
+            problems.append(f"{self.name}(x) is not repeatable: entry {t} was {y0[t]:.17g} and then {again[t]:.17g} "
+                            "at the same x; a Jacobian check needs a deterministic func")
+        self._cache[b"".join(np.ascontiguousarray(leaf).tobytes() for leaf in flatten(tree)[1])] = y0
+        return y0
+
+    def entry(self, t: int) -> Callable[[Any], float]:
+        def value(tree: Any) -> float:
+            return float(self(tree).reshape(-1)[t])
+
+        value.__name__ = f"{self.name}[{t}]"
+        return value
+
+
+def _analytic(jacobian: Any, vjp: Any, jvp: Any, treedef: TreeDef, paths: list[str], leaves: list[np.ndarray],
+              out_shape: tuple[int, ...]) -> list[list[np.ndarray]]:
+    """Row t of the analytic Jacobian as leaves of x's shapes and dtypes: rows[t][k]."""
+    m = int(np.prod(out_shape))
+    tree = treedef.unflatten([leaf.copy() for leaf in leaves])
     if jacobian is not None:
-        J = np.asarray(jacobian(work))
-        if J.shape != shape:
-            raise InvalidArgument(f"jacobian(x) has shape {J.shape}; it must be output shape + input shape = {shape}")
-        return J
-    m, n = int(np.prod(out_shape)), x0.size
-    J = np.empty((m, n))
-    for k in range(m if vjp is not None else n):
-        basis = np.zeros(m if vjp is not None else n, dtype=x0.dtype)
-        basis[k] = 1
-        if vjp is not None:
-            row = np.asarray(vjp(work, basis.reshape(out_shape)))
-            if row.shape != x0.shape:
-                raise InvalidArgument(f"vjp(x, v) has shape {row.shape}; it must have the shape of x, {x0.shape}")
-            J[k] = row.reshape(-1)
-        else:
-            col = np.asarray(jvp(work, basis.reshape(x0.shape)))
+        blocks = _blocks(jacobian(tree), treedef, paths, leaves, out_shape)
+        return [[block.reshape((m,) + leaf.shape)[t].astype(leaf.dtype) for block, leaf in zip(blocks, leaves)]
+                for t in range(m)]
+    if vjp is not None:
+        rows = []
+        for t in range(m):
+            v = np.zeros(m, dtype=np.result_type(*leaves))
+            v[t] = 1
+            rows.append([np.array(r, copy=True) for r in
+                         match_structure(treedef, paths, leaves, vjp(tree, v.reshape(out_shape)), "vjp(x, v)")])
+        return rows
+    columns = [np.zeros((m,) + leaf.shape) for leaf in leaves]
+    for k, leaf in enumerate(leaves):
+        for i in range(leaf.size):
+            basis = [np.zeros_like(other) for other in leaves]
+            basis[k].reshape(-1)[i] = 1
+            col = _as_array(jvp(tree, treedef.unflatten(basis)), "jvp(x, u)")
             if col.shape != out_shape:
                 raise InvalidArgument(f"jvp(x, u) has shape {col.shape}; it must have the shape of func(x), "
                                       f"{out_shape}")
-            J[:, k] = col.reshape(-1)
-    return J.reshape(shape).astype(x0.dtype)
+            columns[k].reshape(m, -1)[:, i] = col.reshape(-1)
+    return [[col[t].astype(leaf.dtype) for col, leaf in zip(columns, leaves)] for t in range(m)]
 
 
-def _noise(evaluate: Callable[[], np.ndarray], work: np.ndarray, x0: np.ndarray, y0: np.ndarray,
-           eps: float, points: int = 9) -> np.ndarray:
-    """Per output entry: 4σ of the rounding, from 3rd and 4th differences along a fixed direction (ECnoise)."""
-    rng = np.random.Generator(np.random.PCG64(20240601))
-    direction = rng.choice([-1.0, 1.0], size=x0.shape) * _scale(x0)
-    rows = [y0.reshape(-1)]
-    for t in range(1, points):
-        work[...] = x0 + t * 64 * eps * direction
-        rows.append(evaluate().reshape(-1))
-    work[...] = x0
-    f = np.array(rows)
-    if not np.isfinite(f).all():
-        return np.zeros(y0.size)
-    sigma = np.max([np.sqrt(math.factorial(k) ** 2 / math.factorial(2 * k) * np.mean(np.diff(f, n=k, axis=0) ** 2,
-                                                                                   axis=0)) for k in (3, 4)], axis=0)
-    return np.maximum(4 * sigma, eps * np.abs(y0.reshape(-1)))
+def _blocks(J: Any, treedef: TreeDef, paths: list[str], leaves: list[np.ndarray],
+            out_shape: tuple[int, ...]) -> list[np.ndarray]:
+    if treedef.kind is None:
+        J = [J]
+    else:
+        got_paths, J, got = flatten(J, "jacobian(x)")
+        if got != treedef:
+            raise InvalidArgument(f"jacobian(x) returned a tree of another structure; for a pytree x it must return "
+                                  f"x's structure with leaves of shape output shape + leaf shape ({paths})")
+    out = []
+    for path, block, leaf in zip(paths, J, leaves):
+        arr = _as_array(block, "jacobian(x)")
+        if arr.shape != out_shape + leaf.shape:
+            raise InvalidArgument(f"jacobian(x) for {path} has shape {arr.shape}; it must be output shape + input "
+                                  f"shape = {out_shape + leaf.shape}")
+        out.append(arr)
+    return out
+
+
+def _as_array(value: Any, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:
+        raise InvalidArgument(f"{what} returned a ragged value ({exc}); return one array") from None
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise InvalidType(f"{what} returned complex values ({arr.dtype}); a real function has a real Jacobian")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise InvalidType(f"{what} returned dtype {arr.dtype}; it must return real numbers")
+    return arr
+
+
+def _combine(reports: list[GradientReport], paths: list[str], leaves: list[np.ndarray], y0: np.ndarray,
+             outputs: _Outputs, problems: list[str]) -> GradientReport:
+    """One report: each leaf's rows stacked to shape T + leaf shape."""
+    stacked = []
+    for k, (path, leaf) in enumerate(zip(paths, leaves)):
+        rows = [r.leaves[k] for r in reports]
+        shape = y0.shape + leaf.shape
+
+        def stack(field: str, rows: list[LeafReport] = rows, shape: tuple[int, ...] = shape) -> np.ndarray:
+            return np.stack([getattr(r, field) for r in rows]).reshape(shape)
+
+        stacked.append(LeafReport(path, stack("analytic"), stack("numeric"), stack("error"), stack("tolerance"),
+                                  stack("step"), stack("kink"), jump=stack("jump"), rtol=rows[0].rtol))
+    for r in reports:
+        problems.extend(p for p in r.problems if p not in problems)
+    first = reports[0]
+    notes = [f"Jacobian of shape {y0.shape + (leaves[0].shape if len(leaves) == 1 else ())}"
+             f"{'' if len(leaves) == 1 else ' per leaf'}: entry (t, s) is d {outputs.name}(x)[t] / d x[s]"]
+    return GradientReport(leaves=stacked, rtol=first.rtol, atol=first.atol,
+                          noise=max(r.noise for r in reports), value=float(np.abs(y0).max()),
+                          func_name=outputs.name, calls=outputs.calls, problems=problems, notes=notes)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from gradcheck.activations import HIDDEN, OUTPUTS
-from gradcheck.check import _check, _non_negative
+from gradcheck._args import non_negative
+from gradcheck.check import _check
 from gradcheck.costs import COSTS
 from gradcheck.errors import InvalidType
 from gradcheck.pytree import flatten
@@ -45,9 +46,9 @@ def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[
     if not isinstance(net, Network):
         raise InvalidType(f"net must be a gradcheck.nn.Network, got {type(net).__name__}; for other models use "
                         "check_gradient(loss, grad, params)")
-    atol = _non_negative("atol", atol)
+    atol = non_negative("atol", atol)
     if rtol is not None:
-        rtol = _non_negative("rtol", rtol)
+        rtol = non_negative("rtol", rtol)
     loss, backprop_grad = net.as_functions(X, Y)
     X, Y = net._check_data(X, Y)
     params = net.params

@@ -64,5 +64,73 @@ def test_arguments_are_checked():
         check_jacobian(f, X, jacobian=jac, vjp=vjp)
     with pytest.raises(GradcheckError, match=r"must be output shape \+ input shape = \(3, 4\)"):
         check_jacobian(f, X, jacobian=lambda x: jac(x).T)
-    with pytest.raises(GradcheckError, match="floating-point ndarray"):
+    with pytest.raises(GradcheckError, match="numpy array of a floating dtype"):
         check_jacobian(f, [1.0, 2.0, 3.0, 4.0], jacobian=jac)
+
+
+def test_an_array_passed_as_the_jacobian_is_a_clear_error():
+    with pytest.raises(GradcheckError, match="jacobian must be callable, got ndarray"):
+        check_jacobian(f, X, jacobian=jac(X))
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (lambda x: [x[:2], x], "ragged"),
+    (lambda x: x[: 1 + int(x[0] > X[0])], "must not depend on x's values"),
+    (lambda x: np.zeros(0), "empty array"),
+])
+def test_ragged_empty_or_shape_changing_outputs_are_clear_errors(bad, fragment):
+    with pytest.raises(GradcheckError, match=fragment):
+        check_jacobian(bad, X, vjp=lambda x, v: np.zeros_like(x))
+
+
+@pytest.mark.parametrize("size", [1e-200, 1e200])
+def test_huge_and_tiny_outputs_keep_their_verdicts(size):
+    report = check_jacobian(lambda x: size * f(x), X, jacobian=lambda x: size * jac(x))
+    assert report.ok, str(report)
+    wrong = check_jacobian(lambda x: size * f(x), X, jacobian=lambda x: size * jac(x) * (1 + 1e-4))
+    assert not wrong.ok and wrong.leaves[0].failed.all()
+
+
+def test_a_jump_in_one_output_leaves_the_other_rows_checked():
+    def jumpy(x):
+        y = f(x)
+        return np.concatenate([y, [float(x[0] > X[0])]])   # a step exactly at x[0]
+
+    def right(x):
+        return np.vstack([jac(x), np.zeros((1, 4))])
+
+    def wrong(x):
+        J = right(x)
+        J[1, 2] *= 1 + 1e-5
+        return J
+
+    report = check_jacobian(jumpy, X, jacobian=right)
+    leaf = report.leaves[0]
+    assert leaf.jumps[3, 0] and leaf.failed.sum() == 1
+    assert check_jacobian(jumpy, X, jacobian=wrong).leaves[0].failed[1, 2]
+
+
+def test_a_pytree_input_with_a_vjp():
+    B = np.random.default_rng(3).standard_normal((3, 2))
+
+    def g(p):
+        return np.tanh(A @ p["x"] + B @ p["y"])
+
+    def g_vjp(p, v):
+        s = v * (1 - g(p) ** 2)
+        return {"x": A.T @ s, "y": B.T @ s}
+
+    point = {"x": X, "y": np.array([0.3, -0.2])}
+    report = check_jacobian(g, point, vjp=g_vjp)
+    assert report.ok and [leaf.shape for leaf in report.leaves] == [(3, 4), (3, 2)]
+    bad = check_jacobian(g, point, vjp=lambda p, v: {"x": g_vjp(p, v)["x"], "y": -g_vjp(p, v)["y"]})
+    assert [leaf.path for leaf in bad.failures] == ["x['y']"]
+
+
+def test_func_is_called_once_per_point_whatever_the_number_of_outputs():
+    wide = np.random.default_rng(4).standard_normal((40, 4))
+    report = check_jacobian(lambda x: np.tanh(wide @ x), X,
+                            jacobian=lambda x: (1 - np.tanh(wide @ x) ** 2)[:, None] * wide)
+    narrow = check_jacobian(lambda x: np.tanh(wide[:1] @ x), X,
+                            jacobian=lambda x: (1 - np.tanh(wide[:1] @ x) ** 2)[:, None] * wide[:1])
+    assert report.ok and report.calls < 3 * narrow.calls
