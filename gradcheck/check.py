@@ -372,9 +372,9 @@ class _Ray:
     """f at x ± t·spacing·direction, t = 1…9, and the standard deviation of its rounding from the 3rd and 4th
     differences of those values (Moré and Wild's ECnoise).
 
-    Two spacings, 64 ulps and half the finite-difference step (the ray then spans the stencils), and the larger
-    estimate is kept: the finer shows plain rounding, the coarser the quantisation of intermediate results (a
-    float64 function that computes in float32 inside) and of the input, which the stencils will meet. Where f is
+    Spacings of 64 ulps and of about half the finite-difference step (the ray then spans the stencils), and the
+    largest estimate is kept: the finest shows plain rounding, the coarse ones the quantisation of intermediate
+    results (a float64 function that computes in float32 inside) and of the input, which the stencils will meet. Where f is
     nearly constant at the coarsest spacing (a staircase), spacings grow further until its steps show.
 
     A jump or a kink of f on the ray shows as one difference far larger than the others. It must not pass for noise
@@ -392,7 +392,9 @@ class _Ray:
 
     def sigma(self, eps: float) -> float:
         top = eps ** (1 / 3) / 2
-        spacings = [64 * eps, top]
+        # two coarse spacings in the ratio 1 : √½, so that a spacing that happens to be a whole number of a
+        # staircase's steps (which hides them) cannot be both
+        spacings = [64 * eps, top * math.sqrt(0.5), top]
         ceiling, sigma = top * 64**2, 0.0
         while spacings:
             spacing = spacings.pop(0)
@@ -421,18 +423,19 @@ class _Ray:
 
 def _regular(f: np.ndarray) -> bool:
     """Finite, and no difference far larger than the others (the signature of a jump, first differences, or of a
-    kink, second differences)."""
+    kink, second differences) unless it is below a millionth of f: as for jumps at x, such a feature cannot be
+    told from the rounding of a func that computes in float32 inside, and is measured as noise."""
     if not np.isfinite(f).all():
         return False
     scaled = f / max(float(np.abs(f).max()), float(np.finfo(np.float64).tiny))
-    return not any(_outlier(np.abs(np.diff(scaled, n=n))) for n in (1, 2))
+    return not any(_outlier(np.abs(np.diff(scaled, n=n)), 1e-6) for n in (1, 2))
 
 
-def _outlier(steps: np.ndarray) -> bool:
-    """One or two differences far larger than all others (a jump makes one first difference and two second
-    differences stand out, a kink two second differences; rounding and quantisation make many alike)."""
+def _outlier(steps: np.ndarray, floor: float) -> bool:
+    """One or two differences far larger than all others and than ``floor`` (a jump makes one first difference and
+    two second differences stand out, a kink two second differences; rounding and quantisation make many alike)."""
     ordered = np.sort(steps)
-    return bool(steps.size > 3 and ordered[-1] > 8 * ordered[-3] + 1e-300)
+    return bool(steps.size > 3 and ordered[-1] > 8 * ordered[-3] + floor)
 
 
 def _difference_sigma(f: np.ndarray) -> float:
@@ -754,7 +757,8 @@ def _find_jumps(ev: _Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, a: np
     """Tell a jump of f from a kink among the non-smooth elements ``rows``, in place.
 
     The steepest of the intervals between the points already seen is bisected down to adjacent floating-point
-    numbers, keeping the half where f changes more. A continuous f changes over an interval of width w by at most
+    numbers, keeping the half where f changes more, while f changes across it by more than its noise and a
+    millionth of its size. A continuous f changes over an interval of width w by at most
     its slope times w; a jump keeps its size however small w gets. A jump is then either away from x, and the
     element is differentiated again with a step that stays on x's side of it, or at x, where no derivative exists
     and the element fails, reported with the jump's size.
@@ -772,7 +776,9 @@ def _find_jumps(ev: _Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, a: np
     lo = (base + samples[steepest] * h).astype(orig.dtype).astype(np.float64)
     hi = (base + samples[steepest + 1] * h).astype(orig.dtype).astype(np.float64)
     g_lo, g_hi = g[pick, steepest].copy(), g[pick, steepest + 1].copy()
-    threshold = SIX_SIGMA * looks.noise
+    # Below a millionth of f, a step of f is indistinguishable from the rounding of a func that computes in float32
+    # inside (its steps are 6e-8 of f): such steps are rounding, never reported as jumps.
+    threshold = np.maximum(SIX_SIGMA * looks.noise, 1e-6 * (abs(f0) + _largest(g)))
     active = np.ones(rows.size, dtype=bool)
     for _ in range(80):
         mid = ((lo + hi) / 2).astype(orig.dtype).astype(np.float64)
@@ -795,8 +801,10 @@ def _find_jumps(ev: _Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, a: np
     scale = _scale(orig).reshape(-1)[idx[rows]]
     away = jumped & (np.abs(position) / 3 >= 1e3 * float(np.finfo(orig.dtype).eps) * scale)
     if away.any():
-        _differentiate_before(ev, k, idx, rows[away], np.abs(position[away]) / 3, a, f0, v, looks.noise[away],
-                              rtol, atol)
+        # The jump's own size counts as noise there: a "jump" of rounding size is one step of a staircase (a
+        # func that computes in a coarser precision inside), and the smaller stencil will meet its other steps.
+        noise = np.maximum(looks.noise[away], size[away])
+        _differentiate_before(ev, k, idx, rows[away], np.abs(position[away]) / 3, a, f0, v, noise, rtol, atol)
     at_x = rows[jumped & ~away]
     v.jump[at_x], v.kink[at_x] = size[jumped & ~away], False
 
@@ -896,6 +904,7 @@ class _Directions:
         self.rtol = np.repeat(rtols, sizes)
         self.noise = np.repeat(noise, sizes)
         self.group = np.repeat([str(orig.dtype) for orig in ev.pristine], sizes)
+        self.scale = np.concatenate([_scale(orig).reshape(-1) for orig in ev.pristine])
         if step is None:
             self.reach = np.concatenate([_scale(orig).reshape(-1) * e ** (1 / 3) for orig, e in zip(ev.pristine, eps)])
         else:
@@ -985,10 +994,28 @@ def _fast(ev: _Evaluator, paths: list[str], analytic: list[np.ndarray], f0: floa
     return reports, probes
 
 
+def _sharpen(dirs: _Directions, d: np.ndarray, p: Probe) -> tuple[np.ndarray, Probe]:
+    """A longer step where rounding swamps the derivative along d (as full mode enlarges an element's step), at
+    most 1000× and a tenth of each element's scale; kept when it is smooth and more precise."""
+    mag = max(abs(p.analytic), abs(p.numeric)) if math.isfinite(p.numeric) else 0.0
+    if not (p.smooth and math.isfinite(p.error) and p.error > 0.01 * mag and mag > 0):
+        return d, p
+    moved = d != 0
+    room = float(np.min(0.1 * dirs.scale[moved] / np.abs(d[moved]))) if moved.any() else 0.0
+    factor = min(1000.0, p.error / (0.003 * mag), room)
+    if factor <= 2:
+        return d, p
+    longer = dirs.probe(d * factor)
+    if longer.smooth and math.isfinite(longer.error) and longer.error / factor < p.error:
+        return d * factor, longer
+    return d, p
+
+
 def _explain(dirs: _Directions, d: np.ndarray, judge: Callable[[int], None], verdicts: dict[int, _Verdict],
              most: int = 64) -> Probe:
     """Probe along d; while it fails, find an element behind it, judge that element, and probe without it."""
     first = dirs.probe(d)
+    d, first = _sharpen(dirs, d, first)
     if first.ok:
         return first
     # A kink on the path spoils the coarse differences. Steps 8x and 64x smaller that both pass, agree with each

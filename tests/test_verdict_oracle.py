@@ -85,7 +85,14 @@ def test_fast_mode_finds_and_names_a_wrong_element(case, data):
     where = data.draw(st.sampled_from(candidates))
     k = case.paths.index(where[0])
     # large next to the derivatives along a whole direction, and beyond what full mode resolves at that element
-    size = 0.5 * case.magnitude / case.leaves[k].scale + 4 * float(full.leaf(where[0]).tolerance[where[1]])
+    # and beyond fast mode's own resolution: its directions' tolerance over the element's step (the documented
+    # eps^(1/3) times the element's scale, at least the RMS of its leaf)
+    x = case.leaves[k].x.astype(np.float64)
+    top = np.abs(x).max()
+    rms = top * np.sqrt(np.mean((x / top) ** 2)) if top > 0 else 1.0
+    step = np.finfo(case.leaves[k].x.dtype).eps ** (1 / 3) * max(abs(x[where[1]]), rms)
+    size = (0.5 * case.magnitude / case.leaves[k].scale + 4 * float(full.leaf(where[0]).tolerance[where[1]])
+            + 4 * max(p.tolerance for p in exact.probes) / step)
     amount = size * data.draw(st.sampled_from([-1.0, 1.0]))
     report = check_gradient(case.func, planted(case, where, amount), case.tree, mode="fast",
                             rng=np.random.default_rng(data.draw(st.integers(0, 2**16))))
