@@ -317,6 +317,21 @@ class _Evaluator:
         self.restore()
         return value, taken
 
+    def along_many(self, displacements: list[list[np.ndarray]]) -> np.ndarray:
+        """f at x + each displacement; a vectorized func takes them in one call."""
+        if not self.vectorized:
+            return np.array([self.along(d)[0] for d in displacements])
+        batch = [np.stack([(orig.astype(np.float64) + d[k]).astype(orig.dtype) for d in displacements])
+                 for k, orig in enumerate(self.pristine)]
+        self.calls += 1
+        try:
+            with np.errstate(**self.caller):
+                return _batched(self.func(self.treedef.unflatten(batch)), len(displacements), self.name)
+        except (ArithmeticError, RuntimeWarning, ValueError) as exc:
+            if isinstance(exc, GradcheckError):
+                raise
+            return np.array([self.along(d)[0] for d in displacements])
+
     def _vectorized_bulk(self, k: int, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         chunk = max(1, (1 << 22) // max(1, sum(leaf.size for leaf in self.pristine)))
         out = np.empty(len(idx))
@@ -364,71 +379,41 @@ def _estimate_noise(ev: _Evaluator, f0: float) -> list[float]:
         direction = [rng.choice([-1.0, 1.0], size=orig.shape) * rng.uniform(0.5, 1.5, size=orig.shape)
                      * _scale(orig) * (orig.dtype == dtype) for orig in ev.pristine]
         sigma = _Ray(ev, direction).sigma(float(np.finfo(dtype).eps))
-        by_dtype[dtype] = max(4 * sigma, ev.f_eps * abs(f0), float(np.finfo(np.float64).tiny))
+        # at least one ulp of f in the coarser of func's result and the leaves' dtype, as for every stencil
+        floor = max(ev.f_eps, float(np.finfo(dtype).eps)) * abs(f0)
+        by_dtype[dtype] = max(4 * sigma, floor, float(np.finfo(np.float64).tiny))
     return [by_dtype[orig.dtype] for orig in ev.pristine]
 
 
 class _Ray:
-    """f at x ± t·spacing·direction, t = 1…9, and the standard deviation of its rounding from the 3rd and 4th
-    differences of those values (Moré and Wild's ECnoise).
+    """The rounding of f near x, measured along a fixed direction d: f at x + t·64ulps·d, t = 1…9, and the standard
+    deviation of its rounding from the 3rd and 4th differences of those values (Moré and Wild's ECnoise).
 
-    Spacings of 64 ulps and of about half the finite-difference step (the ray then spans the stencils), and the
-    largest estimate is kept: the finest shows plain rounding, the coarse ones the quantisation of intermediate
-    results (a float64 function that computes in float32 inside) and of the input, which the stencils will meet. Where f is
-    nearly constant at the coarsest spacing (a staircase), spacings grow further until its steps show.
-
-    A jump or a kink of f on the ray shows as one difference far larger than the others. It must not pass for noise
-    in every element: the ray is then looked at 64× coarser (a staircase's single step becomes many, and regular)
-    and, if that does not settle it, from the other side of x, where a jump near x is not; failing both, that
-    spacing adds nothing to the estimate.
+    At 64 ulps the ray crosses a jump or a kink of f only where one sits within a few hundred ulps of x, and then
+    shows it as one difference far larger than the others: such a ray is measured again from the other side of x,
+    where it is not, and a feature on both sides counts for nothing. A wider ray would meet the kinks and jumps of
+    every element and pass them off as noise for all (a float64 func that rounds to float32 inside has coarser
+    rounding than this sees: see the limits in the module docstring).
     """
 
     def __init__(self, ev: _Evaluator, direction: list[np.ndarray]) -> None:
         self.ev, self.direction = ev, direction
 
-    def values(self, spacing: float, sign: float = 1.0) -> np.ndarray:
-        # x itself is left out: a jump of f exactly at x belongs to the elements that meet it, not to the noise.
-        return np.array([self.ev.along([sign * t * spacing * d for d in self.direction])[0] for t in range(1, 10)])
-
     def sigma(self, eps: float) -> float:
-        top = eps ** (1 / 3) / 2
-        # two coarse spacings in the ratio 1 : √½, so that a spacing that happens to be a whole number of a
-        # staircase's steps (which hides them) cannot be both
-        spacings = [64 * eps, top * math.sqrt(0.5), top]
-        ceiling, sigma = top * 64**2, 0.0
-        while spacings:
-            spacing = spacings.pop(0)
-            f = self.values(spacing)
-            if np.isfinite(f).all() and len(np.unique(f)) < 5:
-                # nearly constant: a staircase whose steps are too far apart to show here (or a jump): if this is
-                # the coarsest spacing, go on until its steps show
-                if not spacings and spacing * 64 <= ceiling:
-                    spacings.append(spacing * 64)
-                continue
-            sigma = max(sigma, self._settled(f, spacing, ceiling))
-        return sigma
-
-    def _settled(self, f: np.ndarray, spacing: float, ceiling: float) -> float:
-        if _regular(f):
-            return _difference_sigma(f)
-        if spacing * 64 <= ceiling:
-            coarse = self.values(spacing * 64)
-            if _regular(coarse) and len(np.unique(coarse)) >= 5:
-                return _difference_sigma(coarse)
-        other = self.values(spacing, -1.0)
-        if _regular(other):
-            return _difference_sigma(other)
-        return 0.0   # unsettled at this spacing: the finer spacings' estimates stand
+        for sign in (1.0, -1.0):
+            f = self.ev.along_many([[sign * t * 64 * eps * d for d in self.direction] for t in range(1, 10)])
+            if _regular(f):
+                return _difference_sigma(f)
+        return 0.0
 
 
 def _regular(f: np.ndarray) -> bool:
     """Finite, and no difference far larger than the others (the signature of a jump, first differences, or of a
-    kink, second differences) unless it is below a millionth of f: as for jumps at x, such a feature cannot be
-    told from the rounding of a func that computes in float32 inside, and is measured as noise."""
+    kink, second differences)."""
     if not np.isfinite(f).all():
         return False
     scaled = f / max(float(np.abs(f).max()), float(np.finfo(np.float64).tiny))
-    return not any(_outlier(np.abs(np.diff(scaled, n=n)), 1e-6) for n in (1, 2))
+    return not any(_outlier(np.abs(np.diff(scaled, n=n)), 1e-300) for n in (1, 2))
 
 
 def _outlier(steps: np.ndarray, floor: float) -> bool:
@@ -521,8 +506,12 @@ def _judge(ev: _Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: float, no
     eps = max(ev.f_eps, float(np.finfo(orig.dtype).eps))
     st = _Stencil.at(ev, k, idx, _initial_steps(orig, idx, step), CENTRAL, f0)
     _shrink_where_notfinite(ev, k, idx, st, f0)
-    # Rounding of f is at least one ulp of the largest value the element's stencil saw.
+    # Rounding of f is at least one ulp of the largest value the element's stencil saw. And where f took exactly its
+    # value at x at every point of the stencil while grad predicts a change, f is quantised at least that coarsely
+    # (a func that computes in a lower precision inside) or grad is wrong: either way the step must grow to tell.
     noise = np.maximum(noise_at_x, eps * st.magnitude(f0))
+    frozen = (st.values == 0).all(axis=1)
+    noise[frozen] = np.maximum(noise[frozen], np.abs(a[frozen]) * st.h[frozen])
     numeric, error = st.richardson(noise)
     enlarged, before = _enlarge_steps(ev, k, idx, a, f0, noise, eps, st, numeric, error)
     v = _Verdict(numeric, error, _tolerance(a, numeric, error, rtol, atol), st.h, np.zeros(a.size, dtype=bool),
@@ -652,7 +641,7 @@ class _Looks:
 
 
 def _look_again(ev: _Evaluator, k: int, idx: np.ndarray, f0: float, noise: np.ndarray, eps: float, st: _Stencil,
-                numeric: np.ndarray, error: np.ndarray) -> _Looks:
+                numeric: np.ndarray, error: np.ndarray, a: np.ndarray) -> _Looks:
     h = st.h
     far = _Stencil.at(ev, k, idx, h, FAR, f0).values
     near = _Stencil.at(ev, k, idx, h / 8, CENTRAL, f0)
@@ -660,13 +649,19 @@ def _look_again(ev: _Evaluator, k: int, idx: np.ndarray, f0: float, noise: np.nd
     seen = _largest(np.column_stack([far, near.values, near_far]))
     noise_r = np.maximum(noise, eps * (abs(f0) + seen))
     gp, gm, gp2, gm2 = st.values.T
+    nfp, nfm, nfp2, nfm2 = near.values.T
     right = _one_sided(gp, gp2, far[:, 0], h, noise_r)
     left = _one_sided(gm, gm2, far[:, 1], -h, noise_r)
     fine = near.richardson(noise_r)
     # One-sided again on the finer step: a second kink within 4h on one side spoils the coarse one-sided value.
-    nfp, nfm, nfp2, nfm2 = near.values.T
     right8 = _one_sided(nfp, nfp2, near_far[:, 0], h / 8, noise_r)
     left8 = _one_sided(nfm, nfm2, near_far[:, 1], -h / 8, noise_r)
+    # A stencil on which f never left its value at x, while grad predicts a change, saw f's quantisation (or a wrong
+    # grad), not a derivative: it vouches for nothing.
+    for (u, ue), points in ((fine, near.values), (right8, np.column_stack([nfp, nfp2, near_far[:, 0]])),
+                            (left8, np.column_stack([nfm, nfm2, near_far[:, 1]]))):
+        frozen = (points == 0).all(axis=1) & (a != 0)
+        ue[frozen] = np.maximum(ue[frozen], 6 * np.abs(a[frozen]))
     # Fourth differences at spacings h and 2h: a kink at distance d in (0, 2h) makes at least one of them of order
     # jump·h (each alone is blind at one d), while rounding keeps both near √70·σ = √70·noise/4.
     d4_2h = far[:, 0] - 4 * gp2 - 4 * gm2 + far[:, 1]
@@ -683,7 +678,7 @@ def _second_look(ev: _Evaluator, k: int, idx: np.ndarray, redo: np.ndarray, a: n
                  before: tuple[np.ndarray, ...], rtol: float, atol: float) -> None:
     """Kinks, domain boundaries and jumps among the elements ``redo`` (rows of idx), in place."""
     sub = _Stencil(st.h[redo], st.offsets, st.values[redo])
-    looks = _look_again(ev, k, idx[redo], f0, noise[redo], eps, sub, v.numeric[redo], v.error[redo])
+    looks = _look_again(ev, k, idx[redo], f0, noise[redo], eps, sub, v.numeric[redo], v.error[redo], a[redo])
     (left, left_err), (right, right_err) = looks.estimates[1], looks.estimates[2]
     # f not finite on one side of x (a domain boundary): the finite side's derivative is the numeric value.
     one_side = np.isnan(v.numeric[redo]) & (np.isfinite(left) != np.isfinite(right))
@@ -728,18 +723,33 @@ def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: _Verdict, looks: _Looks, rt
     ar = a[rows]
     first_tol = v.tolerance[rows]
     matches = np.zeros(rows.size, dtype=bool)
-    # Only an estimate whose own error is small (a tenth of the values, or within the first tolerance) may vouch
-    # for the analytic value: a one-sided stencil that straddles another kink has a large error, and matching
-    # within that would pass anything.
-    for u, ue in looks.estimates[1:] + looks.finer:
-        usable = (ue <= 0.1 * np.maximum(np.abs(u), np.abs(ar))) | (ue <= first_tol)
-        matches |= usable & (np.abs(ar - u) <= _tolerance(ar, u, ue, rtol, atol))
-    # between the one-sided derivatives, each end widened by its own tolerance
-    (left, left_err), (right, right_err) = looks.estimates[1], looks.estimates[2]
-    left_tol, right_tol = _tolerance(ar, left, left_err, rtol, atol), _tolerance(ar, right, right_err, rtol, atol)
+    # Only an estimate whose own error is small (a tenth of the values, or within four times the first tolerance:
+    # a one-sided difference amplifies rounding four times as much as a central one) may vouch for the analytic
+    # value: a one-sided stencil that straddles another kink has a large error, and matching within that would pass
+    # anything.
+    def usable(u: np.ndarray, ue: np.ndarray) -> np.ndarray:
+        return (ue <= 0.1 * np.maximum(np.abs(u), np.abs(ar))) | (ue <= 4 * first_tol)
+
+    # And only a stable one: a one-sided derivative that the step 8× smaller confirms, a finer central one that
+    # both finer one-sided ones confirm. Rounding coarse enough to look like a kink (a staircase) confirms nothing.
+    (left, left_err), (right, right_err), (fine, fine_err) = looks.estimates[1:4]
+    (left8, left8_err), (right8, right8_err) = looks.finer
+    def agree(u: np.ndarray, ue: np.ndarray, w: np.ndarray, we: np.ndarray) -> np.ndarray:
+        return _agree(u, ue + rtol * np.abs(u), w, we)   # up to rtol: points off x are rounded to the leaf's dtype
+
+    stable_left = agree(left, left_err, left8, left8_err)
+    stable_right = agree(right, right_err, right8, right8_err)
+    stable_fine = agree(left8, left8_err, right8, right8_err) & agree(fine, fine_err, left8, left8_err)
+    for (u, ue), stable in (((left, left_err), stable_left), ((left8, left8_err), stable_left),
+                            ((right, right_err), stable_right), ((right8, right8_err), stable_right),
+                            ((fine, fine_err), stable_fine)):
+        matches |= stable & usable(u, ue) & (np.abs(ar - u) <= _tolerance(ar, u, ue, rtol, atol))
+    # between the one-sided derivatives (both stable), each end widened by its tolerance where it is usable
+    left_tol = _tolerance(ar, left, np.where(usable(left, left_err), left_err, 0.0), rtol, atol)
+    right_tol = _tolerance(ar, right, np.where(usable(right, right_err), right_err, 0.0), rtol, atol)
     low = np.fmin(left - left_tol, right - right_tol)
     high = np.fmax(left + left_tol, right + right_tol)
-    matches |= (ar >= low) & (ar <= high)
+    matches |= stable_left & stable_right & (ar >= low) & (ar <= high)
     v.kink[rows] = matches
     refute = ~matches
     if refute.any():
@@ -929,7 +939,8 @@ class _Directions:
         residual = r1 + (r1 - r2) / 3
         moved = d != 0
         noise = float(self.noise[moved].max()) if moved.any() else 0.0
-        level = max(noise, self.ev.f_eps * (abs(self.f0) + float(np.abs(v).max())))
+        eps = max(self.ev.f_eps, float(self.eps[moved].max())) if moved.any() else self.ev.f_eps
+        level = max(noise, eps * (abs(self.f0) + float(np.abs(v).max())))
         error = abs(r1 - r2) + 1.5 * level
         gd = self.g * d
         # Random signs make per-element errors add like a random walk: six standard deviations of it.

@@ -1,4 +1,4 @@
-"""mode="fast": random signed directions, ≤ 45 calls for a correct gradient, and a wrong entry found by halving."""
+"""mode="fast": random signed directions, ≤ 80 calls for a correct gradient, and a wrong entry found by halving."""
 
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ def wave_grad(x):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name, func, grad, point", CORRECT, ids=[c[0] for c in CORRECT])
-def test_correct_gradients_pass_in_at_most_45_calls(name, func, grad, point, dtype):
+def test_correct_gradients_pass_in_at_most_80_calls(name, func, grad, point, dtype):
     report = check_gradient(func, grad, point(dtype), mode="fast", rng=np.random.default_rng(0))
     assert report.ok, str(report)
-    assert report.calls <= 45
+    assert report.calls <= 80
 
 
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
@@ -55,7 +55,7 @@ def test_one_wrong_entry_of_1e_4_among_10_000_is_found_for_every_seed():
 
 def test_a_correct_gradient_of_10_000_entries_takes_at_most_20_calls():
     report = check_gradient(wave, wave_grad, X0, mode="fast", rng=np.random.default_rng(7))
-    assert report.ok and report.calls <= 45
+    assert report.ok and report.calls <= 80
 
 
 def test_relative_error_of_1e_6_everywhere_fails_in_fast_mode():

@@ -197,7 +197,7 @@ def _leaf(draw: st.DrawFn, dtype: Any, elements: int, kinds: list[str], magnitud
 
 
 @st.composite
-def cases(draw: st.DrawFn, *, kinks: bool = True, jumps: bool = False, float32_inside: bool | None = None,
+def cases(draw: st.DrawFn, *, kinks: bool = True, jumps: bool = False, float32_inside: bool | None = False,
           randomness: bool = False, rebinds: bool = False) -> Case:
     """A :class:`Case` for the verdict oracle; the flags allow the hostile options."""
     container = draw(st.sampled_from(["array", "list", "tuple", "dict", "nested"]))
