@@ -25,9 +25,11 @@ import numpy as np
 
 from gradcheck.activations import HIDDEN, OUTPUTS, Activation
 from gradcheck.costs import COSTS, Cost
+from gradcheck._args import finite as finite_number
 from gradcheck.errors import InvalidArgument, InvalidType
 
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+MAX_PARAMETERS = 1 << 30
 _BIG_BATCH = 256
 
 
@@ -102,8 +104,8 @@ class Network:
         elif rng is not None:
             raise InvalidArgument("rng= is only used to draw initial weights; drop it when weights= and biases= "
                                   "are given")
-        self.weights = [np.asarray(w, dtype=self.dtype) for w in weights]
-        self.biases = [np.asarray(b, dtype=self.dtype) for b in biases]
+        self.weights = [_as_real(w, f"weights[{l}]", self.dtype) for l, w in enumerate(weights)]
+        self.biases = [_as_real(b, f"biases[{l}]", self.dtype) for l, b in enumerate(biases)]
         self._check_params(finite=True)
 
     # -- names as objects ----------------------------------------------------------------------------------------
@@ -352,11 +354,17 @@ def _check_sizes(sizes: Any) -> list[int]:
     if len(out) < 2:
         raise InvalidArgument(f"sizes = {list(sizes)!r} has {len(out)} entries; give at least the input and the output "
                               "width, e.g. [784, 10]")
+    count = sum(m * n + n for m, n in zip(out[:-1], out[1:]))
+    if count > MAX_PARAMETERS:
+        raise InvalidArgument(f"sizes = {out} has {count:,} parameters, more than {MAX_PARAMETERS:,} (8 GiB in "
+                              "float64); a reference network is for checking gradients: use narrower layers")
     return out
 
 
 def _check_names(activation: Any, output: Any, cost: Any) -> tuple[str, str, str]:
     for arg, value, table in (("activation", activation, HIDDEN), ("output", output, OUTPUTS), ("cost", cost, COSTS)):
+        if not isinstance(value, str):
+            raise InvalidType(f"{arg}={value!r} must be a name (a str); choose one of {sorted(table)}")
         if value not in table:
             raise InvalidArgument(f"{arg}={value!r} is not known; choose one of {sorted(table)}")
     if output not in COSTS[cost].outputs:
@@ -369,7 +377,7 @@ def _check_names(activation: Any, output: Any, cost: Any) -> tuple[str, str, str
 def _check_l2(l2: Any) -> float:
     if isinstance(l2, (bool, np.bool_)) or not isinstance(l2, (int, float, np.integer, np.floating)):
         raise InvalidType(f"l2 must be a non-negative number (the λ of the (λ/2n)·Σ‖W‖² term), got {l2!r}")
-    if not np.isfinite(l2) or l2 < 0:
+    if not finite_number(l2) or l2 < 0:
         raise InvalidArgument(f"l2={l2!r}; the regularisation strength must be finite and >= 0 (0 switches it off)")
     return float(l2)
 
@@ -379,15 +387,25 @@ def _check_dtype(dtype: Any) -> np.dtype:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in _DTYPES:
+    if dt is None or dt not in _DTYPES:
         raise InvalidType(f"dtype={dtype!r}; a Network computes in np.float64 or np.float32")
     return dt
 
 
-def _as_matrix(A: Any, name: str, dtype: np.dtype, finite: bool = True) -> np.ndarray:
-    arr = np.asarray(A)
+def _as_real(A: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """A as an array of real numbers (in ``dtype`` if given), or an error naming it: ragged nesting and complex
+    values are refused rather than cast."""
+    try:
+        arr = np.asarray(A)
+    except ValueError as exc:
+        raise InvalidArgument(f"{name} is ragged ({exc}); pass a rectangular array") from None
     if arr.dtype.kind not in "fiub":
-        raise InvalidType(f"{name} has dtype {arr.dtype}; pass real numbers (it is cast to {dtype})")
+        raise InvalidType(f"{name} has dtype {arr.dtype}; pass real numbers")
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def _as_matrix(A: Any, name: str, dtype: np.dtype, finite: bool = True) -> np.ndarray:
+    arr = _as_real(A, name)
     if arr.ndim != 2:
         fix = f"{name}[None, :] for one example" if arr.ndim == 1 else f"a ({'batch'}, width) matrix"
         raise InvalidArgument(f"{name} has shape {arr.shape}; it must be 2-D with one example per row: use {fix}")

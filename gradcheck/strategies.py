@@ -201,9 +201,4 @@ def _non_empty(arg: str, values: Any) -> list[Any]:
     return list(values)
 
 
-def _hypothesis_setup_hook() -> None:
-    """Called by Hypothesis through the package's entry point: make ``st.from_type(Network)`` work."""
-    st.register_type_strategy(Network, networks())
-
-
-_hypothesis_setup_hook()
+st.register_type_strategy(Network, networks())   # st.from_type(Network) draws from networks()
