@@ -135,3 +135,42 @@ def test_loading_the_plugin_imports_neither_numpy_nor_hypothesis():
     code = "import sys, gradcheck.plugin; print('numpy' in sys.modules, 'hypothesis' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("ini, fragment", [("gradcheck_rtol = banana", "ini option gradcheck_rtol = 'banana'"),
+                                           ("gradcheck_atol = -1", "ini option gradcheck_atol = '-1'"),
+                                           ("gradcheck_mode = quick", "ini option gradcheck_mode = 'quick'")])
+def test_a_bad_ini_value_stops_pytest_at_start_up_with_a_usage_error(pytester, ini, fragment):
+    make(pytester, "def test_ok(gradcheck):\n    assert gradcheck(loss, grad, {'W': W0.copy()}).ok\n", ini=ini)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{fragment}*"])
+
+
+def test_a_positional_marker_argument_is_an_error_not_ignored(pytester):
+    body = '''
+import pytest
+
+@pytest.mark.gradcheck(0.05)
+def test_marked(gradcheck):
+    gradcheck(loss, grad, {"W": W0.copy()})
+'''
+    make(pytester, body)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the marker takes keywords only, e.g. @pytest.mark.gradcheck(rtol=0.05)*"])
+
+
+def test_expected_failures_are_not_counted_as_failed_checks(pytester):
+    body = '''
+import pytest
+from gradcheck import GradientMismatch
+
+def test_expects_a_mismatch(gradcheck):
+    with pytest.raises(GradientMismatch):
+        gradcheck(loss, wrong_grad, {"W": W0.copy()})
+'''
+    make(pytester, body)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*gradcheck: 1 gradient checks, 0 failed (1 more failed as their tests expected)*"])
