@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
+import traceback
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -27,31 +29,83 @@ from gradcheck import __version__
 from gradcheck.errors import GradcheckError
 
 
+EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    """Run the command line; the exit status is 0 when every check passed, 1 when a gradient is wrong, 2 for a
+    usage error (a bad option, file or function) and 3 for an internal error. With ``--json`` every outcome,
+    errors included, is one JSON object on stdout."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as error:
+        return _fail(as_json, "usage", str(error), EXIT_USAGE, usage=error.usage)
     command = args.command or "report"
     try:
-        if args.out is not None:
-            os.makedirs(args.out, exist_ok=True)
+        _prepare_out(args.out)
         if args.out is not None and command in PLOTTED:
             from gradcheck.plots import require_matplotlib
 
             require_matplotlib()
         return COMMANDS[command](args)
     except GradcheckError as error:
-        print(f"gradcheck {command}: {error}", file=sys.stderr)
-        return 2
+        return _fail(as_json, "usage", f"gradcheck {command}: {error}", EXIT_USAGE)
+    except MemoryError:
+        return _fail(as_json, "usage", f"gradcheck {command}: not enough memory for these sizes; use a smaller "
+                     "--width, --batch or --images", EXIT_USAGE)
     except BrokenPipeError:  # `gradcheck | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return EXIT_WRONG
+    except Exception as error:  # a bug of ours: say so, with what is needed to report it
+        return _fail(as_json, "internal", f"gradcheck {command}: internal error {type(error).__name__}: {error}",
+                     EXIT_INTERNAL, trace=traceback.format_exc())
+
+
+def _fail(as_json: bool, kind: str, message: str, status: int, *, usage: str = "", trace: str = "") -> int:
+    if as_json:
+        print(json.dumps({"ok": False, "exit_status": status, "error": {"kind": kind, "message": message}},
+                         indent=2))
+    else:
+        print((usage + "\n" if usage else "") + message, file=sys.stderr)
+        if trace:
+            print(trace, file=sys.stderr)
+    return status
+
+
+def _prepare_out(out: str | None) -> None:
+    if out is None:
+        return
+    from gradcheck.errors import InvalidArgument
+
+    if not out.strip():
+        raise InvalidArgument("--out '' names no folder; pass a folder to write the JSON and plots into")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgument(f"--out {out!r}: cannot make that folder ({exc.strerror or exc}); name a folder, not a "
+                              "file or a path under one") from None
+
+
+class _UsageError(Exception):
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, raising instead of exiting on a usage error, so that --json can report it as JSON too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message}", self.format_usage().rstrip())
 
 
 # -- the parser ----------------------------------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
     """Options every command takes; on subcommands their defaults are suppressed so that either position works."""
     d = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
-    p.add_argument("--seed", type=int, default=d(0), help="seed of every random draw (default 0)")
+    p.add_argument("--seed", type=_count, default=d(0), help="seed of every random draw, >= 0 (default 0)")
     p.add_argument("--json", action="store_true", default=d(False), help="print JSON instead of tables")
     p.add_argument("--out", metavar="DIR", default=d(None), help="also write JSON and PNG plots into DIR")
     p.add_argument("--no-progress", action="store_true", default=d(False), help="no progress bars on stderr")
@@ -59,9 +113,19 @@ def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 def _ints(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 2,10,100")
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers >= 1, e.g. 2,10,100")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
 
 
 def _count(text: str) -> int:
@@ -85,11 +149,14 @@ def _rate(text: str) -> float:
 
 
 def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no activation; give a comma-separated list, e.g. sigmoid,tanh")
+    return names
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gradcheck", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Check the reference network's backprop against finite differences for every activation, "
                     "output and cost, in float64 and float32, then answer the question: does cross-entropy help "
@@ -114,8 +181,8 @@ def _parser() -> argparse.ArgumentParser:
                    "2,5,10,20,50,100)")
     p.add_argument("--activations", type=_names, default=["sigmoid", "tanh", "relu"],
                    help="hidden activations (default sigmoid,tanh,relu)")
-    p.add_argument("--width", type=int, default=30, help="units per hidden layer (default 30)")
-    p.add_argument("--batch", type=int, default=100, help="inputs averaged over (default 100)")
+    p.add_argument("--width", type=_positive, default=30, help="units per hidden layer (default 30)")
+    p.add_argument("--batch", type=_positive, default=100, help="inputs averaged over (default 100)")
     _common(p, top=False)
 
     p = sub.add_parser("nielsen", help="chapter 5: how fast each hidden layer learns, against the book's table",
@@ -175,21 +242,30 @@ def _progress(args: argparse.Namespace, what: str) -> Callable[[Iterable], Itera
 
 
 def _emit(args: argparse.Namespace, name: str, data: dict, text: str) -> None:
+    strict = _strict(data)
     if args.out is not None:
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
-            json.dump(data, f, indent=2, default=_jsonable)
+            json.dump(strict, f, indent=2, allow_nan=False)
     if args.json:
-        print(json.dumps(data, indent=2, default=_jsonable))
+        print(json.dumps(strict, indent=2, allow_nan=False))
     else:
         print(text)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
+def _strict(value: Any) -> Any:
+    """``value`` as strict JSON: numpy scalars and arrays as numbers and lists, nan and ±inf as null (strict JSON
+    parsers reject NaN and Infinity)."""
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        return _strict(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _wrote(paths: list[str]) -> str:
@@ -321,7 +397,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
             raise InvalidArgument(f"{name} {getattr(args, name.lower())!r} is a {type(obj).__name__}, not a function")
     if args.at is not None:
         x = _load(args.at, "--at")
-        x = x() if callable(x) else x
+        if callable(x):
+            try:
+                x = x()
+            except TypeError as exc:
+                raise InvalidArgument(f"--at {args.at!r} is a function that cannot be called without arguments "
+                                      f"({exc}); name an array, or a function of no arguments that returns one") from None
     else:
         shape = tuple(args.shape) if args.shape else (5,)
         x = np.random.default_rng(args.seed).standard_normal(shape).astype(args.dtype)

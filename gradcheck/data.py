@@ -78,6 +78,17 @@ def synthetic(*, n: int = 1797, side: int = 8, rng: np.random.Generator) -> Digi
     return Digits(X, labels, "synthetic (no real digits: install scikit-learn or pass --data)")
 
 
+def _read_bytes(path: str) -> bytes:
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read(MAX_IDX_BYTES + 64)
+        with open(path, "rb") as f:
+            return f.read(MAX_IDX_BYTES + 64)
+    except (OSError, EOFError) as exc:   # gzip.BadGzipFile is an OSError
+        raise InvalidArgument(f"cannot read {path}: {exc}; pass MNIST's IDX files (optionally .gz)") from None
+
+
 def _mnist_paths(path: str) -> tuple[str, str]:
     if os.path.isdir(path):
         found = []
@@ -99,10 +110,11 @@ def _mnist_paths(path: str) -> tuple[str, str]:
                           "train-images-idx3-ubyte and train-labels-idx1-ubyte")
 
 
+MAX_IDX_BYTES = 1 << 31   # MNIST's training images are 47 MB; anything past 2 GiB is not a digits file
+
+
 def _read_idx(path: str, magic: int) -> np.ndarray:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    raw = _read_bytes(path)
     if len(raw) < 8:
         raise InvalidArgument(f"{path} is {len(raw)} bytes long, too short for an IDX header")
     (found,) = struct.unpack(">i", raw[:4])
@@ -110,9 +122,17 @@ def _read_idx(path: str, magic: int) -> np.ndarray:
         raise InvalidArgument(f"{path} starts with magic number {found}, not {magic}: is it the "
                               f"{'images' if magic == IMAGES_MAGIC else 'labels'} file?")
     ndim = found & 0xFF
+    if len(raw) < 4 + 4 * ndim:
+        raise InvalidArgument(f"{path} is {len(raw)} bytes long, too short for its {ndim}-dimensional IDX header; "
+                              "the file is truncated")
     dims = struct.unpack(f">{ndim}i", raw[4:4 + 4 * ndim])
+    size = 1
+    for d in dims:
+        size *= d
+    if any(d < 0 for d in dims) or size > MAX_IDX_BYTES:
+        raise InvalidArgument(f"{path} declares shape {dims}, which no MNIST file has; the header is corrupt")
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise InvalidArgument(f"{path} declares shape {dims} ({int(np.prod(dims))} bytes) but holds {body.size}; "
+    if body.size != size:
+        raise InvalidArgument(f"{path} declares shape {dims} ({size} bytes) but holds {body.size}; "
                               "the file is truncated or not IDX")
     return body.reshape(dims)

@@ -57,7 +57,7 @@ def test_vanishing_writes_a_png_and_json_into_out(tmp_path, capsys):
 
 def test_vanishing_rejects_a_depth_of_zero(capsys):
     assert main(["vanishing", "--depths", "0,3"]) == 2
-    assert "depths=[0, 3]" in capsys.readouterr().err
+    assert "'0,3' is not a comma-separated list of whole numbers >= 1" in capsys.readouterr().err
 
 
 def test_vanishing_rejects_an_unknown_activation(capsys):
@@ -66,9 +66,8 @@ def test_vanishing_rejects_an_unknown_activation(capsys):
 
 
 def test_a_depths_list_that_is_not_numbers_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["vanishing", "--depths", "two"])
-    assert info.value.code == 2 and "comma-separated list of integers" in capsys.readouterr().err
+    assert main(["vanishing", "--depths", "two"]) == 2
+    assert "comma-separated list of whole numbers" in capsys.readouterr().err
 
 
 def test_plots_without_matplotlib_say_how_to_install_it(monkeypatch, tmp_path, capsys):
@@ -271,9 +270,7 @@ def test_progress_bars_come_from_tqdm_on_stderr_unless_switched_off():
     (["nielsen", "--images", "many"], "'many' is not a whole number >= 0"),
 ])
 def test_bad_numbers_on_the_command_line_are_usage_errors(argv, message, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert main(argv) == 2 and message in capsys.readouterr().err
 
 
 def test_nielsen_with_no_images_says_so(capsys):
@@ -288,3 +285,59 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     done = subprocess.run(f"{sys.executable} -m gradcheck vanishing --json | head -1", shell=True,
                           capture_output=True, text=True)
     assert done.stdout == "{\n" and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["vanishing", "--seed", "-1"], "'-1' is not a whole number >= 0"),
+    (["vanishing", "--activations", ","], "names no activation"),
+    (["vanishing", "--width", "0"], "'0' is not a whole number >= 1"),
+    (["vanishing", "--width", "1000000000", "--depths", "2"], "parameters, more than"),
+    (["check", "usermodel:f", "usermodel:g", "--shape", "0"], "whole numbers >= 1"),
+    (["check", "usermodel:f", "usermodel:g", "--shape", "-1"], "whole numbers >= 1"),
+    (["check", "usermodel:f", "usermodel:g", "--at", "usermodel:g"], "cannot be called without arguments"),
+    (["vanishing", "--out", ""], "names no folder"),
+])
+def test_hostile_arguments_end_in_a_usage_error_not_a_traceback(argv, fragment, user_module, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_out_naming_a_file_or_a_path_under_one_is_a_usage_error(tmp_path, capsys):
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    for out in (str(afile), str(afile / "below")):
+        assert main(["vanishing", "--depths", "2", "--out", out]) == 2
+        assert "cannot make that folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x00\x08", b"\x00\x00\x08\x03\x7f\xff\xff\xff" * 2, b"not gzip"])
+def test_broken_idx_files_are_usage_errors(tmp_path, content, capsys):
+    name = "train-images-idx3-ubyte.gz" if content == b"not gzip" else "train-images-idx3-ubyte"
+    (tmp_path / name).write_bytes(content)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"")
+    assert main(["nielsen", "--data", str(tmp_path), "--trials", "1"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_with_json_every_outcome_is_one_strict_json_object(capsys):
+    for argv, status in ((["vanishing", "--seed", "-1", "--json"], 2), (["vanishing", "--bogus", "--json"], 2),
+                         (["vanishing", "--depths", "2", "--json"], 0)):
+        assert main(argv) == status
+        text = capsys.readouterr().out
+        data = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))
+        assert isinstance(data, dict)
+        if status:
+            assert data["ok"] is False and data["exit_status"] == status and data["error"]["message"]
+
+
+def test_an_internal_error_exits_3_with_the_traceback(monkeypatch, capsys):
+    import gradcheck.cli as cli
+
+    def broken(args):
+        raise KeyError("oops")
+
+    monkeypatch.setitem(cli.COMMANDS, "audit", broken)
+    assert main(["audit"]) == 3
+    err = capsys.readouterr().err
+    assert "internal error KeyError" in err and "Traceback" in err
