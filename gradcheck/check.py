@@ -104,13 +104,15 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
     rtol = None if rtol is None else non_negative("rtol", rtol)
     if step is not None and not (is_real(step) and finite(step) and float(step) > 0):
         raise InvalidArgument(f"step={step!r}; it must be a positive finite number (or None to derive it per element)")
-    if mode not in ("full", "fast"):
+    if not isinstance(mode, str) or mode not in ("full", "fast"):
         raise InvalidArgument(f"mode={mode!r}; use 'full' (every element) or 'fast' (random directions)")
     if mode == "fast" and not isinstance(rng, np.random.Generator):
         raise InvalidType(f"mode='fast' draws random directions and needs rng=np.random.default_rng(seed), got "
                           f"rng={rng!r}")
-    if method not in ("central", "complex"):
+    if not isinstance(method, str) or method not in ("central", "complex"):
         raise InvalidArgument(f"method={method!r}; use 'central' (finite differences) or 'complex' (complex step)")
+    if not isinstance(vectorized, (bool, np.bool_)):
+        raise InvalidType(f"vectorized={vectorized!r}; pass True (func takes a batch of points) or False")
     if mode == "fast" and method == "complex":
         raise InvalidArgument("method='complex' differentiates every element and works with mode='full' only; drop "
                               "method= in fast mode, or use mode='full'")

@@ -385,7 +385,7 @@ def _check_l2(l2: Any) -> float:
 def _check_dtype(dtype: Any) -> np.dtype:
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
     if dt is None or dt not in _DTYPES:
         raise InvalidType(f"dtype={dtype!r}; a Network computes in np.float64 or np.float32")

@@ -25,6 +25,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from gradcheck._args import finite, is_real
 from gradcheck.activations import HIDDEN, OUTPUTS
 from gradcheck.costs import COSTS
 from gradcheck.errors import InvalidArgument, InvalidType
@@ -65,11 +66,11 @@ def networks(*, architectures: st.SearchStrategy[list[int]] | None = None,
         raise InvalidArgument(f"no cost in costs={list(costs)} fits an output in outputs={list(outputs)}: "
                               "cross_entropy needs 'sigmoid', log_likelihood needs 'softmax', quadratic takes any")
     dtypes = [_check_dtype(d) for d in _non_empty("dtypes", dtypes)]
-    if not (isinstance(weight_scale, (int, float)) and math.isfinite(weight_scale) and weight_scale > 0):
+    if not (is_real(weight_scale) and finite(weight_scale) and weight_scale > 0):
         raise InvalidArgument(f"weight_scale={weight_scale!r}; it must be a positive finite number (1 is network2's "
                               "initialisation)")
     l2 = _non_empty("l2", l2)
-    if any(not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0) for v in l2):
+    if any(not (is_real(v) and finite(v) and v >= 0) for v in l2):
         raise InvalidArgument(f"l2={list(l2)!r}; every strength must be a finite number >= 0")
 
     @st.composite
@@ -101,10 +102,15 @@ def problems(*, min_batch: int = 1, max_batch: int = 6, input_scale: float = 2.0
     that finite differences never straddle a kink.
     """
     _check_range("min_batch", min_batch, "max_batch", max_batch, lowest=1)
-    if not (isinstance(input_scale, (int, float)) and math.isfinite(input_scale) and input_scale > 0):
+    if not (is_real(input_scale) and finite(input_scale) and input_scale > 0):
         raise InvalidArgument(f"input_scale={input_scale!r}; it must be a positive finite number")
     if kink_margin is not None and not (isinstance(kink_margin, (int, float)) and 0 <= kink_margin < 1):
         raise InvalidArgument(f"kink_margin={kink_margin!r}; use a small non-negative distance such as 1e-3, or None")
+    known = {"architectures", "activations", "outputs", "costs", "dtypes", "weight_scale", "l2"}
+    unknown = sorted(set(network_options) - known)
+    if unknown:
+        raise InvalidArgument(f"problems() got unknown option(s) {unknown}; it takes min_batch, max_batch, "
+                              f"input_scale, kink_margin and networks()'s options {sorted(known)}")
     nets = networks(**network_options)
 
     @st.composite
@@ -134,7 +140,7 @@ def float_arrays(shape: int | tuple[int, ...], *, dtype: Any = "float64", scale:
     """Arrays of ``shape`` with finite, well-scaled entries in [−scale, scale] (no subnormals), each at least
     ``margin`` away from every point in ``avoid`` (for example ``avoid=(0.0,)`` for a ReLU's kink)."""
     dt = _check_dtype(dtype)
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+    if not (is_real(scale) and finite(scale) and scale > 0):
         raise InvalidArgument(f"scale={scale!r}; it must be a positive finite number")
     if margin < 0 or (avoid and margin * 2 >= scale):
         raise InvalidArgument(f"margin={margin!r} with scale={scale!r}: the margin must be >= 0 and leave room in "
@@ -187,6 +193,9 @@ def _check_range(lo_name: str, lo: Any, hi_name: str, hi: Any, lowest: int) -> N
 
 def _check_names(arg: str, names: Sequence[str], table: dict[str, Any]) -> list[str]:
     names = _non_empty(arg, names)
+    wrong = [n for n in names if not isinstance(n, str)]
+    if wrong:
+        raise InvalidType(f"{arg} contains {wrong!r}; every entry is a name (a str) from {sorted(table)}")
     unknown = [n for n in names if n not in table]
     if unknown:
         raise InvalidArgument(f"{arg} contains {unknown!r}; choose from {sorted(table)}")
