@@ -11,12 +11,12 @@ The truncation term bounds the extrapolated value's error whether D's error shri
 three times D(h)'s own error) or only like h (f″ jumps at x, as at a ReLU unit sitting exactly at 0, where
 Richardson's h² assumption fails and the extrapolated value keeps 2/3 of |D(h) − D(2h)|).
 
-``noise`` bounds the rounding error of one evaluation of f. It is measured, not assumed: f is evaluated at nine
-points along a fixed direction (Moré & Wild's ECnoise), and the 3rd and 4th differences of those values, in which
-the smooth part of f has vanished but its rounding has not, give its standard deviation σ. The spacing starts at 64
-ulps and grows 64× at a time (at most four spacings, one in fast mode, never beyond the step) until f takes several
-distinct values, so that a function whose intermediate results are rounded more coarsely than its value still
-shows its noise; noise = max(4σ, eps·|f(x)|), and for each element at least eps times the largest |f| in its stencil.
+``noise`` bounds the rounding error of one evaluation of f. It is measured, not assumed: for each dtype of x, f is
+evaluated at nine points 64 ulps apart along a fixed direction that moves the leaves of that dtype (Moré & Wild's
+ECnoise), and the 3rd and 4th differences of those values, in which the smooth part of f has vanished but its
+rounding has not, give its standard deviation σ. A ray that crosses a jump or a kink (one difference far larger
+than the others) is measured again on the other side of x. noise = max(4σ, eps·|f(x)|) with eps that of the coarser
+of func's result and the leaf's dtype, and for each element at least eps times the largest |f| in its stencil.
 
 Where rounding swamps a small derivative (error over 1% of it, mostly the noise/h term), the step grows towards
 the one that balances truncation and rounding, up to a tenth of the element's scale; the larger-step estimate is kept
@@ -38,8 +38,18 @@ replaces the first and the element fails. If all agree, f is smooth there and th
 error widened by 1.5·√70·noise/4h (what a kink too small to detect could shift it by), so a kink never hides a wrong
 gradient of a smooth function, and a wrong gradient next to a kink still fails unless it equals a one-sided slope.
 
-Where f is not finite within the stencil (a domain boundary), the step is divided by 8, up to four times, until it
-is; failing that, the derivative on the side where f is finite is the numeric value.
+Jumps. A non-smooth element's steepest interval is bisected down to adjacent floating-point numbers while f changes
+across it by more than its noise and a millionth of |f|: a continuous f changes over an interval of width w by at
+most its slope times w, a jump keeps its size. A jump at x fails the element (no derivative exists there); a jump
+beside x is stepped around with a stencil that stops short of it, its size counted as noise.
+
+Where f is not finite within the stencil (a domain boundary), or func raises an arithmetic error there, the step is
+divided by 8, up to twelve times, until it is; failing that, the derivative on the side where f is finite is the
+numeric value.
+
+Limits: a float64 func that rounds to float32 inside is rounded more coarsely than a 64-ulp ray shows; where that
+rounding is as coarse as the step, a correct gradient can fail (pass a larger ``step``), but an element the check
+cannot resolve shows it in its tolerance rather than passing silently.
 """
 
 from __future__ import annotations
