@@ -29,7 +29,7 @@ from gradcheck._args import finite as finite_number
 from gradcheck.errors import InvalidArgument, InvalidType
 
 _DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-MAX_PARAMETERS = 1 << 30
+MAX_PARAMETERS = 1 << 27
 _BIG_BATCH = 256
 
 
@@ -356,7 +356,7 @@ def _check_sizes(sizes: Any) -> list[int]:
                               "width, e.g. [784, 10]")
     count = sum(m * n + n for m, n in zip(out[:-1], out[1:]))
     if count > MAX_PARAMETERS:
-        raise InvalidArgument(f"sizes = {out} has {count:,} parameters, more than {MAX_PARAMETERS:,} (8 GiB in "
+        raise InvalidArgument(f"sizes = {out} has {count:,} parameters, more than {MAX_PARAMETERS:,} (1 GiB in "
                               "float64); a reference network is for checking gradients: use narrower layers")
     return out
 

@@ -41,19 +41,26 @@ def planted(case, where, amount):
     k = case.paths.index(path)
 
     def grad(tree):
-        exact = case.exact(_leaves(case, tree))
+        exact = case.exact(case.unbuild(tree))
         bad = np.array(exact[k], dtype=np.float64)
         bad[index] += amount
         exact[k] = bad.astype(case.leaves[k].x.dtype)
-        from .verdicts import _build
-        return _build(case.container, exact)
+        return case.build(exact)
 
     return grad
 
 
-def _leaves(case, tree):
-    from .verdicts import _unbuild
-    return _unbuild(case.container, tree)
+def plant(case, data, extra=lambda where: 0.0):
+    """A clean element and an error of four times its tolerance (plus ``extra(element)``), and the check of the
+    gradient carrying it; None when no element is clean."""
+    exact = check_gradient(case.func, case.grad, case.tree)
+    candidates = clean_elements(case, exact)
+    if not candidates:
+        return None
+    where = data.draw(st.sampled_from(candidates))
+    size = 4 * float(exact.leaf(where[0]).tolerance[where[1]]) + extra(where)
+    amount = size * data.draw(st.sampled_from([-1.0, 1.0]))
+    return where, amount, check_gradient(case.func, planted(case, where, amount), case.tree)
 
 
 @given(cases(), st.integers(0, 2**16))
@@ -65,15 +72,10 @@ def test_the_exact_gradient_passes_in_both_modes(case, seed):
 
 @given(cases(), st.data())
 def test_one_element_wrong_by_more_than_its_tolerance_fails_and_is_named(case, data):
-    exact = check_gradient(case.func, case.grad, case.tree)
-    candidates = clean_elements(case, exact)
-    if not candidates:
-        return
-    where = data.draw(st.sampled_from(candidates))
-    leaf = exact.leaf(where[0])
-    amount = 4 * float(leaf.tolerance[where[1]]) * data.draw(st.sampled_from([-1.0, 1.0]))
-    report = check_gradient(case.func, planted(case, where, amount), case.tree)
-    assert failed_elements(report) == {where}, f"{case!r} planted {amount:.3g} at {where}\n{report}"
+    found = plant(case, data)
+    if found is not None:
+        where, amount, report = found
+        assert failed_elements(report) == {where}, f"{case!r} planted {amount:.3g} at {where}\n{report}"
 
 
 @given(cases(), st.data())
@@ -133,14 +135,9 @@ def test_a_func_that_rebinds_an_entry_of_its_container_is_reported(case, seed):
 def test_float32_arithmetic_inside_never_passes_a_wrong_element_silently(case, data):
     # Quantisation at the step's own scale can still fail a correct gradient here (a documented limit); a wrong
     # one must never pass unless the report's tolerance there says it cannot be resolved.
-    exact = check_gradient(case.func, case.grad, case.tree)
-    candidates = clean_elements(case, exact)
-    if not candidates:
-        return
-    where = data.draw(st.sampled_from(candidates))
-    leaf = exact.leaf(where[0])
-    amount = 4 * float(leaf.tolerance[where[1]]) + 0.5 * case.magnitude / case.leaves[case.paths.index(where[0])].scale
-    report = check_gradient(case.func, planted(case, where, amount), case.tree)
-    # It fails, or its own report says the element's tolerance is as large as the error: never silently wrong.
-    caught = where in failed_elements(report) or report.leaf(where[0]).tolerance[where[1]] >= 0.5 * abs(amount)
-    assert caught, f"{case!r} planted {amount:.3g} at {where}\n{report}"
+    found = plant(case, data, extra=lambda where: 0.5 * case.magnitude / case.leaves[case.paths.index(where[0])].scale)
+    if found is not None:
+        where, amount, report = found
+        # It fails, or its own report says the element's tolerance is as large as the error: never silently wrong.
+        caught = where in failed_elements(report) or report.leaf(where[0]).tolerance[where[1]] >= 0.5 * abs(amount)
+        assert caught, f"{case!r} planted {amount:.3g} at {where}\n{report}"

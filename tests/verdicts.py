@@ -107,7 +107,15 @@ class Case:
         return self.magnitude * total
 
     def grad(self, tree: Any) -> Any:
-        return _build(self.container, self.exact(_unbuild(self.container, tree)))
+        return self.build(self.exact(self.unbuild(tree)))
+
+    def build(self, arrays: list[Any]) -> Any:
+        """A tree of this case's container holding ``arrays``."""
+        return _build(self.container, arrays)
+
+    def unbuild(self, tree: Any) -> list[np.ndarray]:
+        """The arrays of a tree of this case's container, in leaf order."""
+        return _unbuild(self.container, tree)
 
     def exact(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         us = self._u(arrays)
