@@ -111,6 +111,9 @@ def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray
         # A C-ordered private copy, whatever the caller's layout (transposed, Fortran-ordered, strided, broadcast,
         # read-only): its flat view is the array itself, so every perturbation written through it reaches func.
         out.append(np.array(leaf, dtype=leaf.dtype, order="C", copy=True, subok=False))
+    if not any(leaf.size for leaf in out):
+        raise InvalidArgument(f"every array in {name} is empty ({', '.join(f'{p}: {a.shape}' for p, a in zip(paths, out))}"
+                              "); there is no element to check: pass the parameters themselves")
     return paths, out, treedef
 
 

@@ -70,3 +70,8 @@ def test_a_function_that_needs_float32_for_its_value_is_judged_in_float32():
     assert report.ok, str(report)
     wrong = check_gradient(lambda x: np.float32(np.sum(x**2)), lambda x: 2 * x * 1.01, rng.standard_normal(5))
     assert not wrong.ok
+
+
+def test_an_x_with_no_elements_is_refused_rather_than_passed():
+    with pytest.raises(GradcheckError, match="there is no element to check"):
+        check_gradient(cube, cube_grad, {"a": np.zeros(0), "b": np.zeros((2, 0))})
