@@ -256,20 +256,22 @@ class _Evaluator:
             return math.nan
 
     def _value(self, tree: Any) -> float:
+        return self._convert(self._raw(tree))
+
+    def _raw(self, tree: Any) -> Any:
         self.calls += 1
         with np.errstate(**self.caller):
-            out = self.func(tree)
-        if self.vectorized:
-            return float(_batched(out, 1, self.name)[0])
-        return _scalar(out, self.name)
+            return self.func(tree)
+
+    def _convert(self, raw: Any) -> float:
+        return float(_batched(raw, 1, self.name)[0]) if self.vectorized else _scalar(raw, self.name)
 
     def first_value(self, problems: list[str]) -> float:
-        """f(x), twice, checking it is finite, repeatable and that func leaves its container alone."""
+        """f(x), twice, checking it is finite, repeatable and that func leaves its container alone; learns the
+        precision of func's result."""
         tree = self.tree()
-        with np.errstate(**self.caller):
-            raw = self.func(tree)
-        self.calls += 1
-        f0 = float(_batched(raw, 1, self.name)[0]) if self.vectorized else _scalar(raw, self.name)
+        raw = self._raw(tree)
+        f0 = self._convert(raw)
         dtype = np.asarray(raw).dtype
         if np.issubdtype(dtype, np.floating):
             self.f_eps = max(self.f_eps, float(np.finfo(dtype).eps))
@@ -297,7 +299,8 @@ class _Evaluator:
         tree = self.treedef.unflatten(self.leaves)
         with np.errstate(**self.caller):
             out = grad(tree)
-        self.note_rebinding(tree, "grad(x)", problems) if not self.vectorized else None
+        if not self.vectorized:
+            self.note_rebinding(tree, "grad(x)", problems)
         return out
 
     def restore(self) -> None:
@@ -390,14 +393,14 @@ def _estimate_noise(ev: _Evaluator, f0: float) -> list[float]:
         # Random magnitudes as well as signs: a symmetric f (an odd sum at 0) is then not constant along the ray.
         direction = [rng.choice([-1.0, 1.0], size=orig.shape) * rng.uniform(0.5, 1.5, size=orig.shape)
                      * _scale(orig) * (orig.dtype == dtype) for orig in ev.pristine]
-        sigma = _Ray(ev, direction).sigma(float(np.finfo(dtype).eps))
+        sigma = _ray_sigma(ev, direction, float(np.finfo(dtype).eps))
         # at least one ulp of f in the coarser of func's result and the leaves' dtype, as for every stencil
         floor = max(ev.f_eps, float(np.finfo(dtype).eps)) * abs(f0)
         by_dtype[dtype] = max(4 * sigma, floor, float(np.finfo(np.float64).tiny))
     return [by_dtype[orig.dtype] for orig in ev.pristine]
 
 
-class _Ray:
+def _ray_sigma(ev: _Evaluator, direction: list[np.ndarray], eps: float) -> float:
     """The rounding of f near x, measured along a fixed direction d: f at x + t·64ulps·d, t = 1…9, and the standard
     deviation of its rounding from the 3rd and 4th differences of those values (Moré and Wild's ECnoise).
 
@@ -407,16 +410,11 @@ class _Ray:
     every element and pass them off as noise for all (a float64 func that rounds to float32 inside has coarser
     rounding than this sees: see the limits in the module docstring).
     """
-
-    def __init__(self, ev: _Evaluator, direction: list[np.ndarray]) -> None:
-        self.ev, self.direction = ev, direction
-
-    def sigma(self, eps: float) -> float:
-        for sign in (1.0, -1.0):
-            f = self.ev.along_many([[sign * t * 64 * eps * d for d in self.direction] for t in range(1, 10)])
-            if _regular(f):
-                return _difference_sigma(f)
-        return 0.0
+    for sign in (1.0, -1.0):
+        f = ev.along_many([[sign * t * 64 * eps * d for d in direction] for t in range(1, 10)])
+        if _regular(f):
+            return _difference_sigma(f)
+    return 0.0
 
 
 def _regular(f: np.ndarray) -> bool:
@@ -483,7 +481,9 @@ class _Stencil:
 
 CENTRAL = np.array([1.0, -1.0, 2.0, -2.0])
 FAR = np.array([4.0, -4.0])
-SIX_SIGMA = 1.5 * math.sqrt(70)   # a fourth difference of pure rounding stays below this many noise units
+SIX_SIGMA = 1.5 * math.sqrt(70)
+# the offsets, in units of h, of every point a second look has seen, in order (0 is x itself)
+SAMPLES = np.array([-4, -2, -1, -0.5, -0.25, -0.125, 0, 0.125, 0.25, 0.5, 1, 2, 4])   # a fourth difference of pure rounding stays below this many noise units
 
 
 @dataclass
@@ -517,7 +517,7 @@ def _judge(ev: _Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: float, no
     orig = ev.pristine[k]
     eps = max(ev.f_eps, float(np.finfo(orig.dtype).eps))
     st = _Stencil.at(ev, k, idx, _initial_steps(orig, idx, step), CENTRAL, f0)
-    _shrink_where_notfinite(ev, k, idx, st, f0)
+    _shrink_where_not_finite(ev, k, idx, st, f0)
     # Rounding of f is at least one ulp of the largest value the element's stencil saw. And where f took exactly its
     # value at x at every point of the stencil while grad predicts a change, f is quantised at least that coarsely
     # (a func that computes in a lower precision inside) or grad is wrong: either way the step must grow to tell.
@@ -547,7 +547,7 @@ def _initial_steps(orig: np.ndarray, idx: np.ndarray, step: float | None) -> np.
     return np.asarray((base + h).astype(orig.dtype).astype(np.float64) - base)
 
 
-def _shrink_where_notfinite(ev: _Evaluator, k: int, idx: np.ndarray, st: _Stencil, f0: float) -> None:
+def _shrink_where_not_finite(ev: _Evaluator, k: int, idx: np.ndarray, st: _Stencil, f0: float) -> None:
     """f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): divide the step by 8,
     up to twelve times, until it is, and never below the smallest step x + h can still resolve."""
     orig = ev.pristine[k]
@@ -644,12 +644,7 @@ class _Looks:
     finer: list[tuple[np.ndarray, np.ndarray]]       # one-sided on the smaller step: left8, right8
     d4_smooth: np.ndarray
     noise: np.ndarray
-    samples: np.ndarray                                # (rows, 13): every offset looked at, in units of h
-    values: np.ndarray                                 # f − f(x) there
-
-    @property
-    def left_right(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.estimates[1][0], self.estimates[2][0]
+    values: np.ndarray                                 # (rows, 13): f − f(x) at SAMPLES·h
 
 
 def _look_again(ev: _Evaluator, k: int, idx: np.ndarray, f0: float, noise: np.ndarray, eps: float, st: _Stencil,
@@ -678,11 +673,9 @@ def _look_again(ev: _Evaluator, k: int, idx: np.ndarray, f0: float, noise: np.nd
     # jump·h (each alone is blind at one d), while rounding keeps both near √70·σ = √70·noise/4.
     d4_2h = far[:, 0] - 4 * gp2 - 4 * gm2 + far[:, 1]
     d4_smooth = np.fmax(np.abs(st.fourth_differences()), np.abs(d4_2h)) <= SIX_SIGMA * noise_r
-    samples = np.array([-4, -2, -1, -0.5, -0.25, -0.125, 0, 0.125, 0.25, 0.5, 1, 2, 4])
     values = np.column_stack([far[:, 1], gm2, gm, near_far[:, 1], nfm2, nfm, np.zeros(idx.size), nfp, nfp2,
                               near_far[:, 0], gp, gp2, far[:, 0]])
-    return _Looks([(numeric, error), left, right, fine], [left8, right8], d4_smooth, noise_r,
-                  np.broadcast_to(samples, values.shape), values)
+    return _Looks([(numeric, error), left, right, fine], [left8, right8], d4_smooth, noise_r, values)
 
 
 def _second_look(ev: _Evaluator, k: int, idx: np.ndarray, redo: np.ndarray, a: np.ndarray, f0: float,
@@ -716,13 +709,14 @@ def _second_look(ev: _Evaluator, k: int, idx: np.ndarray, redo: np.ndarray, a: n
     v.error[hidden] += SIX_SIGMA * noise[hidden] / (4 * v.h[hidden])
     v.retolerate(hidden, a, rtol, atol)
     rough = ~smooth & ~one_side
-    _judge_kinks(redo[rough], a, v, _subset(looks, rough), rtol, atol)
-    _find_jumps(ev, k, idx, redo[rough], a, f0, v, _subset(looks, rough), rtol, atol)
+    rough_looks = _subset(looks, rough)
+    _judge_kinks(redo[rough], a, v, rough_looks, rtol, atol)
+    _find_jumps(ev, k, idx, redo[rough], a, f0, v, rough_looks, rtol, atol)
 
 
 def _subset(looks: _Looks, mask: np.ndarray) -> _Looks:
     return _Looks([(u[mask], ue[mask]) for u, ue in looks.estimates], [(u[mask], ue[mask]) for u, ue in looks.finer],
-                  looks.d4_smooth[mask], looks.noise[mask], looks.samples[mask], looks.values[mask])
+                  looks.d4_smooth[mask], looks.noise[mask], looks.values[mask])
 
 
 def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: _Verdict, looks: _Looks, rtol: float, atol: float) -> None:
@@ -792,11 +786,11 @@ def _find_jumps(ev: _Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, a: np
     orig = ev.pristine[k]
     base = orig.reshape(-1)[idx[rows]].astype(np.float64)
     h = v.h[rows]
-    samples, g = looks.samples[0], looks.values
-    steepest = np.argmax(np.abs(np.diff(g, axis=1)) / np.diff(samples), axis=1)
+    g = looks.values
+    steepest = np.argmax(np.abs(np.diff(g, axis=1)) / np.diff(SAMPLES), axis=1)
     pick = np.arange(rows.size)
-    lo = (base + samples[steepest] * h).astype(orig.dtype).astype(np.float64)
-    hi = (base + samples[steepest + 1] * h).astype(orig.dtype).astype(np.float64)
+    lo = (base + SAMPLES[steepest] * h).astype(orig.dtype).astype(np.float64)
+    hi = (base + SAMPLES[steepest + 1] * h).astype(orig.dtype).astype(np.float64)
     g_lo, g_hi = g[pick, steepest].copy(), g[pick, steepest + 1].copy()
     # Below a millionth of f, a step of f is indistinguishable from the rounding of a func that computes in float32
     # inside (its steps are 6e-8 of f): such steps are rounding, never reported as jumps.
