@@ -13,7 +13,7 @@ import pytest
 
 import rivals
 from gradcheck import Network
-from gradcheck.reference import backprop_loop
+from gradcheck.nn.loop import backprop_loop
 
 CASES = [pytest.param((name, batch), id=f"{name}-b{batch}") for name, batch in rivals.TABLE + rivals.SWEEP]
 DTYPES = [pytest.param(np.float64, id="f64"), pytest.param(np.float32, id="f32")]

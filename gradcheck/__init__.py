@@ -14,16 +14,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Backprop": "gradcheck.nn",
+    "Backprop": "gradcheck.nn.network",
     "GradcheckError": "gradcheck.errors",
     "GradientMismatch": "gradcheck.errors",
     "GradientReport": "gradcheck.report",
     "InvalidArgument": "gradcheck.errors",
     "InvalidType": "gradcheck.errors",
     "LeafReport": "gradcheck.report",
-    "Network": "gradcheck.nn",
+    "Network": "gradcheck.nn.network",
     "assert_gradient": "gradcheck.check",
-    "backprop": "gradcheck.nn",
+    "backprop": "gradcheck.nn.network",
     "check_gradient": "gradcheck.check",
     "check_jacobian": "gradcheck.jacobian",
     "check_network": "gradcheck.network_check",

@@ -1,5 +1,5 @@
 import sys
 
-from gradcheck.cli import main
+from gradcheck.book.cli import main
 
 sys.exit(main())

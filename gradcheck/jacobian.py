@@ -15,7 +15,7 @@ import numpy as np
 from gradcheck._args import check_callable, non_negative
 from gradcheck.check import check_gradient
 from gradcheck.errors import InvalidArgument, InvalidType
-from gradcheck.pytree import TreeDef, flatten, float_leaves, match_structure
+from gradcheck._engine.pytree import TreeDef, flatten, float_leaves, match_structure
 from gradcheck.report import GradientReport, LeafReport
 
 __all__ = ["check_jacobian"]

@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.activations import HIDDEN, OUTPUTS
+from gradcheck.nn.activations import HIDDEN, OUTPUTS
 from gradcheck._args import non_negative
-from gradcheck.check import _check
-from gradcheck.costs import COSTS
+from gradcheck._engine.run import _check
+from gradcheck.nn.costs import COSTS
 from gradcheck.errors import InvalidType
-from gradcheck.pytree import flatten
-from gradcheck.nn import Network
+from gradcheck._engine.pytree import flatten
+from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
 CHUNK_ELEMENTS = 1 << 18  # floats in the largest temporary of a batched pass (2 MiB in float64)

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gradcheck._args import finite, is_real
-from gradcheck.activations import HIDDEN, OUTPUTS
-from gradcheck.costs import COSTS
+from gradcheck.nn.activations import HIDDEN, OUTPUTS
+from gradcheck.nn.costs import COSTS
 from gradcheck.errors import InvalidArgument, InvalidType
-from gradcheck.nn import Network, _check_dtype
+from gradcheck.nn.network import Network, _check_dtype
 
 KINKED = ("relu", "leaky_relu")  # activations whose derivative jumps at z = 0
 

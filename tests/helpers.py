@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.audit import PAIRS, targets
-from gradcheck.nn import Network
+from gradcheck.book.audit import PAIRS, targets
+from gradcheck.nn.network import Network
 
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity"]
 COMBINATIONS = [(act, out, cost) for act in ACTIVATIONS for out, cost in PAIRS]
@@ -24,7 +24,7 @@ def combo_id(combo):
     return "-".join(combo)
 
 
-# σ′ written again from each activation's definition, independently of gradcheck.activations.
+# σ′ written again from each activation's definition, independently of gradcheck.nn.activations.
 SIGMA_PRIME = {
     "sigmoid": lambda z: np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))) ** 2,
     "tanh": lambda z: 4 * np.exp(-2 * np.abs(z)) / (1 + np.exp(-2 * np.abs(z))) ** 2,

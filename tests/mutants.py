@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.activations import HIDDEN, OUTPUTS
-from gradcheck.costs import COSTS
+from gradcheck.nn.activations import HIDDEN, OUTPUTS
+from gradcheck.nn.costs import COSTS
 
 KINKLESS = ["sigmoid", "tanh", "softplus"]  # activations whose σ′ is not a function of sign(z) alone
 

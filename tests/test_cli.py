@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gradcheck.cli import main
+from gradcheck.book.cli import main
 
 
 def test_quick_audit_prints_a_table_and_exits_zero(capsys):
@@ -45,7 +45,7 @@ def test_the_default_report_prints_the_answer_after_the_audit(capsys):
 
 
 def test_a_failing_check_gives_a_non_zero_exit_and_the_report(monkeypatch, capsys):
-    import gradcheck.audit as audit_module
+    import gradcheck.book.audit as audit_module
 
     real = audit_module.audit
 

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from gradcheck.cli import main
+from gradcheck.book.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -89,7 +89,7 @@ def test_nielsen_on_synthetic_data_is_labelled_and_gives_ratios(capsys):
 
 def test_nielsen_on_scikit_learn_digits_is_close_to_the_book():
     pytest.importorskip("sklearn")
-    from gradcheck import data, nielsen
+    from gradcheck.book import data, nielsen
 
     comparisons = nielsen.compare(data.load("digits", rng=np.random.default_rng(0)), trials=10,
                                   rng=np.random.default_rng(0))
@@ -119,7 +119,7 @@ def test_nielsen_reads_mnist_idx_files(tmp_path, compress, capsys):
 
 
 def test_the_mnist_loader_scales_pixels_and_keeps_labels(tmp_path):
-    from gradcheck.data import load_mnist
+    from gradcheck.book.data import load_mnist
 
     pixels = np.arange(2 * 4 * 4).reshape(2, 4, 4) * 8
     write_idx(tmp_path / "train-images-idx3-ubyte", pixels, 2051, False)
@@ -255,7 +255,7 @@ def test_progress_bars_come_from_tqdm_on_stderr_unless_switched_off():
 
     from tqdm import tqdm
 
-    from gradcheck.cli import _progress
+    from gradcheck.book.cli import _progress
 
     shown = _progress(argparse.Namespace(no_progress=False, json=False), "work")(range(3))
     assert isinstance(shown, tqdm) and list(shown) == [0, 1, 2]
@@ -332,7 +332,7 @@ def test_with_json_every_outcome_is_one_strict_json_object(capsys):
 
 
 def test_an_internal_error_exits_3_with_the_traceback(monkeypatch, capsys):
-    import gradcheck.cli as cli
+    import gradcheck.book.cli as cli
 
     def broken(args):
         raise KeyError("oops")

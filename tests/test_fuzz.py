@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gradcheck import GradcheckError, Network, check_gradient, check_jacobian, check_network
-from gradcheck.cli import main
+from gradcheck.book.cli import main
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(10**400), 10**400), st.floats(allow_nan=True),
                     st.text(max_size=5), st.complex_numbers(max_magnitude=1e3))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gradcheck import Network, backprop
-from gradcheck.activations import HIDDEN
-from gradcheck.reference import backprop_loop
+from gradcheck.nn.activations import HIDDEN
+from gradcheck.nn.loop import backprop_loop
 
 from . import oracle
 from .helpers import COMBINATIONS, combo_id, problem
@@ -184,7 +184,7 @@ def test_as_functions_gives_the_loss_and_its_gradient():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_sigmoid_cache_is_sigma_of_minus_z_to_full_precision_and_never_overflows(dtype):
-    from gradcheck.activations import HIDDEN
+    from gradcheck.nn.activations import HIDDEN
 
     z = np.array([-1000.0, -60.0, -1.0, 0.0, 3.0, 40.0, 1000.0], dtype=dtype)
     a, cache = HIDDEN["sigmoid"].forward(z)
@@ -274,7 +274,7 @@ def test_float32_deltas_in_the_subnormal_range_are_the_float64_ones_rounded_once
 def test_the_power_of_two_scaling_of_the_deltas_changes_nothing_where_nothing_is_subnormal(dtype, monkeypatch):
     """Rescaling at every layer, or never, gives the same bits when every value stays a normal number: a power of
     two commutes with rounding there."""
-    from gradcheck import nn
+    from gradcheck.nn import network as nn
 
     _, net, X, Y = _deep_sigmoid(dtype, depth=12)
     results = []
@@ -290,7 +290,7 @@ def test_the_power_of_two_scaling_of_the_deltas_changes_nothing_where_nothing_is
 def test_without_the_scaling_float32_subnormal_deltas_lose_their_digits(monkeypatch):
     """The control for the test above: with the scaling switched off, products of subnormals exceed the same bound
     (seen here: 2.7 times), so that test can fail."""
-    from gradcheck import nn
+    from gradcheck.nn import network as nn
 
     monkeypatch.setitem(nn._RESCALE_SUM_OF_SQUARES, np.dtype(np.float32), (0.0, np.inf))
     assert _worst_subnormal_layer_error() > 1
@@ -318,7 +318,7 @@ def test_a_delta_that_vanishes_then_grows_again_is_scaled_back_before_it_overflo
 
 def test_without_scaling_back_the_growing_delta_overflows(monkeypatch):
     """The control: with the upper threshold switched off, the same pass ends in inf."""
-    from gradcheck import nn
+    from gradcheck.nn import network as nn
 
     small, _ = nn._RESCALE_SUM_OF_SQUARES[np.dtype(np.float32)]
     monkeypatch.setitem(nn._RESCALE_SUM_OF_SQUARES, np.dtype(np.float32), (small, np.inf))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck.audit import PAIRS, targets
+from gradcheck.book.audit import PAIRS, targets
 from gradcheck.check import check_gradient
-from gradcheck.nn import Network
+from gradcheck.nn.network import Network
 
 from .helpers import ACTIVATIONS
 

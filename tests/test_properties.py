@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gradcheck import Network, check_gradient
-from gradcheck.reference import backprop_loop
+from gradcheck.nn.loop import backprop_loop
 from gradcheck.strategies import architectures, problems
 
 from .helpers import SIGMA_PRIME, rounding_scales

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.activations import Activation
+from gradcheck.nn.activations import Activation
 
 
 class Cost:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.nn import QUIET, Backprop, Network
+from gradcheck.nn.network import QUIET, Backprop, Network
 
 
 def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:

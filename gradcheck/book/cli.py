@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _prepare_out(args.out)
         if args.out is not None and command in PLOTTED:
-            from gradcheck.plots import require_matplotlib
+            from gradcheck.book.plots import require_matplotlib
 
             require_matplotlib()
         return COMMANDS[command](args)
@@ -274,7 +274,7 @@ def _wrote(paths: list[str]) -> str:
 
 # -- commands ------------------------------------------------------------------------------------------------------
 def _audit_rows(args: argparse.Namespace) -> tuple[list[dict], float]:
-    from gradcheck.audit import audit, cases
+    from gradcheck.book.audit import audit, cases
 
     rng = np.random.default_rng(args.seed)
     quick = getattr(args, "quick", False)
@@ -311,7 +311,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from gradcheck.vanishing import answer, answer_text
+    from gradcheck.book.vanishing import answer, answer_text
 
     rows, elapsed = _audit_rows(args)
     failed = sum(not r["ok"] for r in rows)
@@ -324,7 +324,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_vanishing(args: argparse.Namespace) -> int:
-    from gradcheck import vanishing
+    from gradcheck.book import vanishing
 
     result = vanishing.measure(depths=args.depths, activations=args.activations, width=args.width,
                                batch=args.batch, rng=np.random.default_rng(args.seed),
@@ -341,8 +341,8 @@ def _cmd_vanishing(args: argparse.Namespace) -> int:
 
 
 def _cmd_nielsen(args: argparse.Namespace) -> int:
-    from gradcheck import data as digits
-    from gradcheck import nielsen
+    from gradcheck.book import data as digits
+    from gradcheck.book import nielsen
 
     rng = np.random.default_rng(args.seed)
     d = digits.load(args.data, rng=rng)
@@ -369,7 +369,7 @@ def _cmd_nielsen(args: argparse.Namespace) -> int:
 
 
 def _cmd_slowdown(args: argparse.Namespace) -> int:
-    from gradcheck import slowdown
+    from gradcheck.book import slowdown
 
     runs = slowdown.runs(epochs=args.epochs, eta=args.eta, progress=_progress(args, "slowdown"))
     true, animation = slowdown.animation_bug()

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.activations import HIDDEN
+from gradcheck.nn.activations import HIDDEN
 from gradcheck.check import check_gradient
-from gradcheck.costs import COSTS
-from gradcheck.nn import Network
+from gradcheck.nn.costs import COSTS
+from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
 PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]  # every valid output/cost pair

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.activations import HIDDEN, OUTPUTS, Activation
-from gradcheck.costs import COSTS, Cost
+from gradcheck.nn.activations import HIDDEN, OUTPUTS, Activation
+from gradcheck.nn.costs import COSTS, Cost
 from gradcheck._args import finite as finite_number
 from gradcheck.errors import InvalidArgument, InvalidType
 

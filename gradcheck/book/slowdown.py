@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.check import check_gradient
-from gradcheck.nn import Network
-from gradcheck.plots import figure, save
+from gradcheck.nn.network import Network
+from gradcheck.book.plots import figure, save
 from gradcheck.report import GradientReport
 
 STARTS = {"w=0.6, b=0.9": (0.6, 0.9), "w=2, b=2": (2.0, 2.0)}

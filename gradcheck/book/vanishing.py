@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcheck.errors import InvalidArgument
-from gradcheck.nn import Network
-from gradcheck.plots import figure, save
+from gradcheck.nn.network import Network
+from gradcheck.book.plots import figure, save
 
 COSTS = ("cross_entropy", "quadratic")
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
