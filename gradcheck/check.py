@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from gradcheck._args import check_callable, finite, is_real, non_negative
-from gradcheck._engine.run import _check
+from gradcheck._engine.run import Options
+from gradcheck._engine.run import check as run_check
 from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.report import GradientReport
 
@@ -77,13 +78,10 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
                               "method= in fast mode, or use mode='full'")
     if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or not 1 <= probes <= 1000:
         raise InvalidArgument(f"probes={probes!r}; it must be an integer from 1 to 1000 (2 is the default)")
-    # Our own arithmetic may overflow, underflow or meet nan harmlessly (tiny steps, func not finite at a
-    # perturbed point: all handled explicitly); func and grad run under the caller's floating-point settings.
-    caller = np.geterr()
-    with np.errstate(all="ignore"):
-        return _check(func, grad, x, rtol=rtol, atol=atol, step=None if step is None else float(step), caller=caller,
-                      fast=(rng, int(probes)) if mode == "fast" else None, complex_step=method == "complex",
-                      vectorized=bool(vectorized))
+    options = Options(rtol=rtol, atol=atol, step=None if step is None else float(step),
+                      probes=int(probes) if mode == "fast" else 0, rng=rng if mode == "fast" else None,
+                      complex_step=method == "complex", vectorized=bool(vectorized))
+    return run_check(func, grad, x, options)
 
 
 def assert_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, **options: Any) -> GradientReport:

@@ -15,10 +15,10 @@ import numpy as np
 
 from gradcheck.nn.activations import HIDDEN, OUTPUTS
 from gradcheck._args import non_negative
-from gradcheck._engine.run import _check
+from gradcheck._engine.run import Options
+from gradcheck._engine.run import check as run_check
 from gradcheck.nn.costs import COSTS
 from gradcheck.errors import InvalidType
-from gradcheck._engine.pytree import flatten
 from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
@@ -50,18 +50,11 @@ def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[
     if rtol is not None:
         rtol = non_negative("rtol", rtol)
     loss, backprop_grad = net.as_functions(X, Y)
-    X, Y = net._check_data(X, Y)
+    X, Y = net.validate_batch(X, Y)
     params = net.params
-    # Which (layer, is_bias) each leaf of params is, by its path: the engine flattens params in its own order.
-    paths = flatten(params)[0]
-    where = {f"x['weights'][{l}]": (l, False) for l in range(net.num_layers)}
-    where.update({f"x['biases'][{l}]": (l, True) for l in range(net.num_layers)})
-    leaf_of = [where[path] for path in paths]
-    caller = np.geterr()
     with np.errstate(all="ignore"):
-        bulk = _Perturbed(net, X, Y, loss(params))
-        return _check(loss, grad or backprop_grad, params, rtol=rtol, atol=atol, step=None, caller=caller,
-                      bulk=lambda k, idx, steps: bulk(*leaf_of[k], idx, steps))
+        perturbed = NetworkPerturbations(net, X, Y, loss(params))
+    return run_check(loss, grad or backprop_grad, params, Options(rtol=rtol, atol=atol), perturbed)
 
 
 _sigmoid, _SLOPE = HIDDEN["sigmoid"].fn, HIDDEN["leaky_relu"].slope
@@ -78,7 +71,7 @@ _CHANGE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
-class _Perturbed:
+class NetworkPerturbations:
     """The loss with one parameter perturbed, for many (parameter, step) pairs at once.
 
     Under cross-entropy the perturbed loss is f(x) plus the exact change it makes, summed from each output's change
@@ -93,6 +86,8 @@ class _Perturbed:
 
     def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray, f0: float) -> None:
         self.net, self.X, self.Y, self.f0 = net, X, Y, f0
+        self.leaves = {f"x['weights'][{l}]": (l, False) for l in range(net.num_layers)}
+        self.leaves.update({f"x['biases'][{l}]": (l, True) for l in range(net.num_layers)})
         self.act, self.out, self.cost = HIDDEN[net.activation], OUTPUTS[net.output], COSTS[net.cost]
         bp = net.backprop(X, Y)
         self.zs, self.activations = bp.zs, bp.activations
@@ -107,7 +102,14 @@ class _Perturbed:
                 # Σₒ slope·Δ for Δ = moved ⊗ Wᴸ[:, j]: moved times (slope @ Wᴸ)[:, j]
                 self.slope_w = self.slope @ net.weights[-1]
 
-    def __call__(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    def __call__(self, path: str, idx: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """The engine's protocol: the leaf by its path in ``net.params``, each element set to each of its points."""
+        layer, is_bias = self.leaves[path]
+        params = self.net.biases if is_bias else self.net.weights
+        steps = points - params[layer].reshape(-1)[idx].astype(np.float64)[:, None]
+        return np.column_stack([self.perturb(layer, is_bias, idx, steps[:, c]) for c in range(points.shape[1])])
+
+    def perturb(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """Loss for each flat index of weights[layer] (or biases[layer]) perturbed by the matching step."""
         net, n = self.net, len(self.X)
         per_item = n * max(net.sizes[layer + 1:])

@@ -86,12 +86,12 @@ def _perturbed_losses(net, X, Y, layer, is_bias, idx, steps):
 @pytest.mark.parametrize("scale", [1.0, 1e-7, 300.0], ids=["h", "tiny-steps", "large-steps"])
 def test_batched_losses_equal_the_perturbed_network_loss(combo, sizes, dtype, scale):
     """Every value the batched path hands the checker is the loss of the perturbed network, to rounding."""
-    from gradcheck.network_check import _Perturbed
+    from gradcheck.network_check import NetworkPerturbations
 
     net, X, Y = problem(*combo, sizes=sizes, batch=7, l2=0.1, dtype=dtype, seed=3)
     loss, _ = net.as_functions(X, Y)
     f0 = loss(net.params)
-    bulk = _Perturbed(net, *net._check_data(X, Y), f0)
+    bulk = NetworkPerturbations(net, *net.validate_batch(X, Y), f0)
     rng = np.random.default_rng(4)
     eps = np.finfo(net.dtype).eps
     for layer in range(net.num_layers):
@@ -102,7 +102,7 @@ def test_batched_losses_equal_the_perturbed_network_loss(combo, sizes, dtype, sc
             h = scale * eps ** (1 / 3) * np.maximum(np.abs(leaf), 0.1) * rng.choice([-2.0, -1.0, 1.0, 2.0], size)
             steps = (leaf + h).astype(net.dtype).astype(np.float64) - leaf   # as the checker rounds them
             with np.errstate(all="ignore"):
-                got = bulk(layer, is_bias, idx, steps)
+                got = bulk.perturb(layer, is_bias, idx, steps)
             want = _perturbed_losses(net, X, Y, layer, is_bias, idx, steps)
             # both are f0 plus a change far below f0: they agree to the rounding of the recomputed loss (up to 2.5
             # ulps of f0 seen)
@@ -113,12 +113,12 @@ def test_batched_losses_equal_the_perturbed_network_loss(combo, sizes, dtype, sc
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "softplus", "identity", "relu", "leaky_relu"])
 def test_last_hidden_layer_is_interpolated_to_a_tenth_of_an_ulp(activation, dtype):
     """The interpolated values are the directly computed ones (f(x) plus the change), to an ulp of f(x)."""
-    from gradcheck.network_check import _Perturbed
+    from gradcheck.network_check import NetworkPerturbations
 
     net, X, Y = problem(activation, "sigmoid", "cross_entropy", sizes=(8, 6, 4), batch=9, dtype=dtype, seed=7)
     loss, _ = net.as_functions(X, Y)
     f0 = loss(net.params)
-    bulk = _Perturbed(net, *net._check_data(X, Y), f0)
+    bulk = NetworkPerturbations(net, *net.validate_batch(X, Y), f0)
     eps = np.finfo(net.dtype).eps
     for is_bias in (False, True):
         leaf = (net.biases if is_bias else net.weights)[0].reshape(-1).astype(np.float64)
@@ -135,14 +135,14 @@ def test_last_hidden_layer_is_interpolated_to_a_tenth_of_an_ulp(activation, dtyp
 
 def test_a_unit_with_a_kink_in_reach_is_computed_directly():
     """A ReLU unit sitting at z = 0 for one example has a kink inside the interval: no polynomial fits it."""
-    from gradcheck.network_check import _Perturbed
+    from gradcheck.network_check import NetworkPerturbations
 
     net, X, Y = problem("relu", "sigmoid", "cross_entropy", sizes=(5, 4, 3), batch=6, seed=1)
     z = X @ net.weights[0].T
     net.biases[0][:] = 1.0 - z[0]          # every unit active for every example (z = 1 for example 0) ...
     net.biases[0][2] = -z[0, 2]            # ... but unit 2, which sits exactly at its kink for example 0
     loss, _ = net.as_functions(X, Y)
-    bulk = _Perturbed(net, *net._check_data(X, Y), loss(net.params))
+    bulk = NetworkPerturbations(net, *net.validate_batch(X, Y), loss(net.params))
     idx = np.arange(net.weights[0].size)
     steps = np.full(idx.size, 1e-5)
     with np.errstate(all="ignore"):

@@ -14,8 +14,8 @@ from gradcheck.nn.network import QUIET, Backprop, Network
 
 def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
     """Same result as ``net.backprop(X, Y)``, computed with a Python loop over the rows of X."""
-    X, Y = net._check_data(X, Y)
-    act, out, cost = net._act, net._out, net._cost
+    X, Y = net.validate_batch(X, Y)
+    act, out, cost = net.hidden_activation, net.output_activation, net.cost_function
     L, n = net.num_layers, len(X)
     nabla_w = [np.zeros_like(w) for w in net.weights]
     nabla_b = [np.zeros_like(b) for b in net.biases]

@@ -115,15 +115,18 @@ class Network:
         return len(self.sizes) - 1
 
     @property
-    def _act(self) -> Activation:
+    def hidden_activation(self) -> Activation:
+        """The :class:`~gradcheck.nn.activations.Activation` of the hidden layers."""
         return HIDDEN[self.activation]
 
     @property
-    def _out(self) -> Activation:
+    def output_activation(self) -> Activation:
+        """The :class:`~gradcheck.nn.activations.Activation` of the output layer."""
         return OUTPUTS[self.output]
 
     @property
-    def _cost(self) -> Cost:
+    def cost_function(self) -> Cost:
+        """The :class:`~gradcheck.nn.costs.Cost` named by ``cost``."""
         return COSTS[self.cost]
 
     def __repr__(self) -> str:
@@ -148,7 +151,7 @@ class Network:
     def as_functions(self, X: np.ndarray, Y: np.ndarray) -> tuple[Callable[[Any], float], Callable[[Any], Any]]:
         """``(loss, grad)`` as functions of a ``params``-shaped pytree, ready for ``check_gradient(loss, grad,
         net.params)``; X and Y are fixed."""
-        X, Y = self._check_data(X, Y)  # once: the functions are called thousands of times with the same data
+        X, Y = self.validate_batch(X, Y)  # once: the functions are called thousands of times with the same data
 
         def loss(params: dict[str, list[np.ndarray]]) -> float:
             net = self._bind(params)
@@ -187,13 +190,13 @@ class Network:
 
     def loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         """Mean over the batch of C_x, plus (λ/2n)·Σ‖W‖²."""
-        X, Y = self._check_data(X, Y)
+        X, Y = self.validate_batch(X, Y)
         with np.errstate(**QUIET):
             return self._loss(X, Y)
 
     def _loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         zs, activations, _ = self._forward(X)
-        return float(np.add.reduce(self._cost.fn(zs[-1], activations[-1], Y)) / len(X)) + self.l2_penalty(len(X))
+        return float(np.add.reduce(self.cost_function.fn(zs[-1], activations[-1], Y)) / len(X)) + self.l2_penalty(len(X))
 
     def l2_penalty(self, n: int) -> float:
         """(λ/2n)·Σ‖W‖² for a batch of n examples, summed in float64 (Σw² of small float32 weights underflows)."""
@@ -203,7 +206,7 @@ class Network:
 
     def backprop(self, X: np.ndarray, Y: np.ndarray) -> Backprop:
         """One forward and one backward pass over the batch; see :class:`Backprop` for what it returns."""
-        X, Y = self._check_data(X, Y, finite_x=False)
+        X, Y = self.validate_batch(X, Y, finite_x=False)
         bp = self._backprop_quiet(X, Y, False)
         # Without the sigmoid's overflow guard, a z above 709 leaves a nan in σ(z), and BP2 carries it into every
         # δ below, so ∂C/∂b¹ shows it: one check of a short vector instead of one reduction per layer.
@@ -223,7 +226,7 @@ class Network:
 
     def _forward(self, X: np.ndarray,
                  guard: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
-        act, out, last = self._act, self._out, self.num_layers - 1
+        act, out, last = self.hidden_activation, self.output_activation, self.num_layers - 1
         zs, activations, caches = [], [X], []
         a = X
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -242,13 +245,13 @@ class Network:
 
     def _backprop(self, X: np.ndarray, Y: np.ndarray, guard: bool = True) -> Backprop:
         zs, activations, caches = self._forward(X, guard)
-        n, L, act = len(X), self.num_layers, self._act
+        n, L, act = len(X), self.num_layers, self.hidden_activation
         inv_n = 1.0 / n
         mean_row = _mean_row(n, self.dtype)                                # mean_row @ M: the mean of M's rows
         deltas: list[np.ndarray] = [np.empty(0)] * L
         grad_w: list[np.ndarray] = [np.empty(0)] * L
         grad_b: list[np.ndarray] = [np.empty(0)] * L
-        delta = self._cost.delta(self._out, zs[-1], activations[-1], Y, caches[-1])  # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
+        delta = self.cost_function.delta(self.output_activation, zs[-1], activations[-1], Y, caches[-1])  # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
         # The loop carries delta = δˡ·2ᵏ. k stays 0 until δ falls towards the subnormal range, where a matrix product
         # runs ~90× slower (a float32 sigmoid network past ~35 layers): then delta is scaled up by a power of two,
         # which is exact, and what is stored is scaled back down and rounded once (more exact than products of
@@ -304,7 +307,10 @@ class Network:
                                   f"shape (batch, {self.sizes[0]}), one example per row")
         return X
 
-    def _check_data(self, X: Any, Y: Any, finite_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def validate_batch(self, X: Any, Y: Any, finite_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """X and Y as the arrays this network computes with (its dtype, one example per row), or an
+        :class:`~gradcheck.InvalidArgument` naming what is wrong: a shape, a non-finite entry, a target outside
+        the cost's range."""
         n_in, n_out, dtype = self.sizes[0], self.sizes[-1], self.dtype
         if (type(X) is np.ndarray and type(Y) is np.ndarray and X.dtype == dtype and Y.dtype == dtype
                 and X.ndim == 2 and X.shape[1] == n_in and Y.shape == (X.shape[0], n_out) and X.shape[0]):

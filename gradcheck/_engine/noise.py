@@ -1,0 +1,73 @@
+"""How much func's value is rounded near x: measured per dtype on a short ray (see :mod:`gradcheck._engine`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gradcheck._engine.arith import element_scale
+from gradcheck._engine.evaluate import Evaluator
+
+__all__ = ["estimate_noise"]
+
+
+def estimate_noise(ev: Evaluator, f0: float) -> list[float]:
+    """Per leaf, a bound on the rounding error of one evaluation of func near x (see the module docstring).
+
+    Measured for each dtype on its own, moving only the leaves of that dtype, so that a float32 leaf's coarse
+    rounding does not blunt a float64 leaf's check.
+    """
+    by_dtype: dict[np.dtype, float] = {}
+    for dtype in {orig.dtype for orig in ev.pristine}:
+        rng = np.random.Generator(np.random.PCG64(20240601))  # a fixed direction: the estimate is reproducible
+        # Random magnitudes as well as signs: a symmetric f (an odd sum at 0) is then not constant along the ray.
+        direction = [rng.choice([-1.0, 1.0], size=orig.shape) * rng.uniform(0.5, 1.5, size=orig.shape)
+                     * element_scale(orig) * (orig.dtype == dtype) for orig in ev.pristine]
+        sigma = _ray_sigma(ev, direction, float(np.finfo(dtype).eps))
+        # at least one ulp of f in the coarser of func's result and the leaves' dtype, as for every stencil
+        floor = max(ev.f_eps, float(np.finfo(dtype).eps)) * abs(f0)
+        by_dtype[dtype] = max(4 * sigma, floor, float(np.finfo(np.float64).tiny))
+    return [by_dtype[orig.dtype] for orig in ev.pristine]
+
+
+def _ray_sigma(ev: Evaluator, direction: list[np.ndarray], eps: float) -> float:
+    """The rounding of f near x, measured along a fixed direction d: f at x + t·64ulps·d, t = 1…9, and the standard
+    deviation of its rounding from the 3rd and 4th differences of those values (Moré and Wild's ECnoise).
+
+    At 64 ulps the ray crosses a jump or a kink of f only where one sits within a few hundred ulps of x, and then
+    shows it as one difference far larger than the others: such a ray is measured again from the other side of x,
+    where it is not, and a feature on both sides counts for nothing. A wider ray would meet the kinks and jumps of
+    every element and pass them off as noise for all (a float64 func that rounds to float32 inside has coarser
+    rounding than this sees: see the limits in the module docstring).
+    """
+    for sign in (1.0, -1.0):
+        f = ev.along_many([[sign * t * 64 * eps * d for d in direction] for t in range(1, 10)])
+        if _regular(f):
+            return _difference_sigma(f)
+    return 0.0
+
+
+def _regular(f: np.ndarray) -> bool:
+    """Finite, and no difference far larger than the others (the signature of a jump, first differences, or of a
+    kink, second differences)."""
+    if not np.isfinite(f).all():
+        return False
+    scaled = f / max(float(np.abs(f).max()), float(np.finfo(np.float64).tiny))
+    return not any(_outlier(np.abs(np.diff(scaled, n=n)), 1e-300) for n in (1, 2))
+
+
+def _outlier(steps: np.ndarray, floor: float) -> bool:
+    """One or two differences far larger than all others and than ``floor`` (a jump makes one first difference and
+    two second differences stand out, a kink two second differences; rounding and quantisation make many alike)."""
+    ordered = np.sort(steps)
+    return bool(steps.size > 3 and ordered[-1] > 8 * ordered[-3] + floor)
+
+
+def _difference_sigma(f: np.ndarray) -> float:
+    top = float(np.abs(f).max())
+    if top == 0 or not math.isfinite(top):
+        return 0.0
+    scaled = f / top
+    return top * max(math.sqrt(math.factorial(k) ** 2 / math.factorial(2 * k) * float(np.mean(np.diff(scaled, n=k) ** 2)))
+                     for k in (3, 4))
