@@ -8,7 +8,7 @@ from typing import Any
 
 from gradcheck.errors import InvalidArgument, InvalidType
 
-__all__ = ["check_callable", "finite", "is_real", "non_negative"]
+__all__ = ["check_callable", "finite", "float_dtype", "is_real", "non_negative"]
 
 
 def is_real(value: Any) -> bool:
@@ -37,3 +37,17 @@ def check_callable(name: str, value: Any, usage: str) -> None:
     """An :class:`InvalidType` naming ``name`` unless ``value`` is callable; ``usage`` shows the right call."""
     if not callable(value):
         raise InvalidType(f"{name} must be callable, got {type(value).__name__}; {usage}")
+
+
+def float_dtype(name: str, value: Any) -> Any:
+    """``value`` as np.float64 or np.float32 (the dtypes a Network computes in), or an :class:`InvalidType` naming
+    ``name``."""
+    import numpy as np
+
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise InvalidType(f"{name}={value!r}; a Network computes in np.float64 or np.float32")
+    return dtype

@@ -60,6 +60,28 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
     usage = "pass check_gradient(func, grad, x) with func(x) -> scalar and grad(x) -> structure of x"
     check_callable("func", func, usage)
     check_callable("grad", grad, usage)
+    options = _options(rtol=rtol, atol=atol, step=step, mode=mode, rng=rng, probes=probes, method=method,
+                       vectorized=vectorized)
+    return run_check(func, grad, x, options)
+
+
+def assert_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, **options: Any) -> GradientReport:
+    """:func:`check_gradient`, raising :class:`GradientMismatch` (an AssertionError) with the report when it fails.
+
+    >>> import numpy as np
+    >>> assert_gradient(np.sum, lambda x: np.ones_like(x), np.zeros(3)).ok
+    True
+    """
+    __tracebackhide__ = True
+    report = check_gradient(func, grad, x, **options)
+    if not report.ok:
+        raise GradientMismatch(report)
+    return report
+
+
+def _options(*, rtol: Any, atol: Any, step: Any, mode: Any, rng: Any, probes: Any, method: Any,
+             vectorized: Any) -> Options:
+    """check_gradient's options, validated: every combination either works or is refused here, by name."""
     atol = non_negative("atol", atol)
     rtol = None if rtol is None else non_negative("rtol", rtol)
     if step is not None and not (is_real(step) and finite(step) and float(step) > 0):
@@ -78,21 +100,6 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
                               "method= in fast mode, or use mode='full'")
     if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or not 1 <= probes <= 1000:
         raise InvalidArgument(f"probes={probes!r}; it must be an integer from 1 to 1000 (2 is the default)")
-    options = Options(rtol=rtol, atol=atol, step=None if step is None else float(step),
+    return Options(rtol=rtol, atol=atol, step=None if step is None else float(step),
                       probes=int(probes) if mode == "fast" else 0, rng=rng if mode == "fast" else None,
                       complex_step=method == "complex", vectorized=bool(vectorized))
-    return run_check(func, grad, x, options)
-
-
-def assert_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, **options: Any) -> GradientReport:
-    """:func:`check_gradient`, raising :class:`GradientMismatch` (an AssertionError) with the report when it fails.
-
-    >>> import numpy as np
-    >>> assert_gradient(np.sum, lambda x: np.ones_like(x), np.zeros(3)).ok
-    True
-    """
-    __tracebackhide__ = True
-    report = check_gradient(func, grad, x, **options)
-    if not report.ok:
-        raise GradientMismatch(report)
-    return report

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gradcheck.report import GradientReport
 
+__all__ = ["GradcheckError", "GradientMismatch", "InvalidArgument", "InvalidType", "MissingDependency"]
+
 
 class GradcheckError(Exception):
     """Base class of every error gradcheck raises on purpose."""
@@ -22,6 +24,10 @@ class InvalidArgument(GradcheckError, ValueError):
 
 class InvalidType(GradcheckError, TypeError):
     """An argument has the wrong type or dtype; the message says which argument and what it should be."""
+
+
+class MissingDependency(GradcheckError, ImportError):
+    """An optional package a feature needs is not installed; the message names the ``pip install`` that adds it."""
 
 
 class GradientMismatch(GradcheckError, AssertionError):

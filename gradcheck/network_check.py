@@ -22,6 +22,8 @@ from gradcheck.errors import InvalidType
 from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
+__all__ = ["CHUNK_ELEMENTS", "NetworkPerturbations", "check_network"]
+
 CHUNK_ELEMENTS = 1 << 18  # floats in the largest temporary of a batched pass (2 MiB in float64)
 
 # Chebyshev interpolation of a unit's cost change on Q points of the first kind: values @ _DCT are the coefficients,

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+__all__ = ["CURRENT", "DEFAULTS", "OPTIONS", "RECORDS", "Checker", "gradcheck", "pytest_addoption", "pytest_configure",
+           "pytest_runtest_call", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
+           "pytest_testnodedown"]
+
 OPTIONS = ("mode", "rtol", "atol", "method")
 RECORDS = pytest.StashKey[list]()
 DEFAULTS = pytest.StashKey[dict]()

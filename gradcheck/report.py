@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["GradientReport", "LeafReport", "Probe", "RULE"]
+
 
 @dataclass(frozen=True, eq=False)
 class LeafReport:

@@ -25,11 +25,11 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradcheck._args import finite, is_real
+from gradcheck._args import finite, float_dtype, is_real
 from gradcheck.nn.activations import HIDDEN, OUTPUTS
 from gradcheck.nn.costs import COSTS
 from gradcheck.errors import InvalidArgument, InvalidType
-from gradcheck.nn.network import Network, _check_dtype
+from gradcheck.nn.network import Network
 
 KINKED = ("relu", "leaky_relu")  # activations whose derivative jumps at z = 0
 
@@ -65,7 +65,7 @@ def networks(*, architectures: st.SearchStrategy[list[int]] | None = None,
     if not heads:
         raise InvalidArgument(f"no cost in costs={list(costs)} fits an output in outputs={list(outputs)}: "
                               "cross_entropy needs 'sigmoid', log_likelihood needs 'softmax', quadratic takes any")
-    dtypes = [_check_dtype(d) for d in _non_empty("dtypes", dtypes)]
+    dtypes = [float_dtype("dtype", d) for d in _non_empty("dtypes", dtypes)]
     if not (is_real(weight_scale) and finite(weight_scale) and weight_scale > 0):
         raise InvalidArgument(f"weight_scale={weight_scale!r}; it must be a positive finite number (1 is network2's "
                               "initialisation)")
@@ -139,7 +139,7 @@ def float_arrays(shape: int | tuple[int, ...], *, dtype: Any = "float64", scale:
                  avoid: Sequence[float] = (), margin: float = 0.0) -> st.SearchStrategy[np.ndarray]:
     """Arrays of ``shape`` with finite, well-scaled entries in [−scale, scale] (no subnormals), each at least
     ``margin`` away from every point in ``avoid`` (for example ``avoid=(0.0,)`` for a ReLU's kink)."""
-    dt = _check_dtype(dtype)
+    dt = float_dtype("dtype", dtype)
     if not (is_real(scale) and finite(scale) and scale > 0):
         raise InvalidArgument(f"scale={scale!r}; it must be a positive finite number")
     if margin < 0 or (avoid and margin * 2 >= scale):

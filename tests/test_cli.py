@@ -77,10 +77,11 @@ def test_help_describes_the_command(capsys):
 def test_the_public_contract_is_importable_from_the_package():
     import gradcheck
 
-    for name in ("Network", "backprop", "check_gradient", "assert_gradient", "GradientMismatch", "GradientReport",
+    for name in ("Network", "check_gradient", "check_jacobian", "check_network", "assert_gradient", "GradientMismatch", "GradientReport",
                  "GradcheckError"):
         assert name in gradcheck.__all__ and hasattr(gradcheck, name)
     assert issubclass(gradcheck.GradientMismatch, AssertionError)
+    assert not hasattr(gradcheck, "backprop")  # one spelling: net.backprop(X, Y)
 
 
 def test_importing_gradcheck_does_not_import_hypothesis():

@@ -76,6 +76,16 @@ def test_plots_without_matplotlib_say_how_to_install_it(monkeypatch, tmp_path, c
     assert "pip install 'gradcheck[plot]'" in capsys.readouterr().err
 
 
+def test_a_missing_optional_dependency_is_an_import_error_naming_the_extra(monkeypatch):
+    from gradcheck.book.plots import require_matplotlib
+    from gradcheck.errors import GradcheckError, MissingDependency
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingDependency, match=r"gradcheck\[plot\]") as info:
+        require_matplotlib()
+    assert isinstance(info.value, ImportError) and isinstance(info.value, GradcheckError)
+
+
 # -- nielsen -------------------------------------------------------------------------------------------------------
 def test_nielsen_on_synthetic_data_is_labelled_and_gives_ratios(capsys):
     status, data = run_json(capsys, "nielsen", "--data", "synthetic", "--images", "60", "--trials", "2")
@@ -261,6 +271,16 @@ def test_progress_bars_come_from_tqdm_on_stderr_unless_switched_off():
     assert isinstance(shown, tqdm) and list(shown) == [0, 1, 2]
     for quiet in ({"no_progress": True, "json": False}, {"no_progress": False, "json": True}):
         assert not isinstance(_progress(argparse.Namespace(**quiet), "work")(range(3)), tqdm)
+
+
+def test_without_tqdm_the_work_runs_without_a_bar(monkeypatch):
+    import argparse
+
+    from gradcheck.book.cli import _progress
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    items = range(3)
+    assert _progress(argparse.Namespace(no_progress=False, json=False), "work")(items) is items
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import Network, backprop
+from gradcheck import Network
 from gradcheck.nn.activations import HIDDEN
 from gradcheck.nn.loop import backprop_loop
 
@@ -49,11 +49,6 @@ def test_vectorised_backprop_equals_the_per_example_loop(combo):
     fast, loop = net.backprop(X, Y), backprop_loop(net, X, Y)
     for name in ("zs", "activations", "deltas", "grad_w", "grad_b"):
         assert_close(getattr(fast, name), getattr(loop, name), 1e-12)
-
-
-def test_backprop_function_is_the_method():
-    net, X, Y = problem()
-    assert_close(backprop(net, X, Y).grad_w, net.backprop(X, Y).grad_w, 0)
 
 
 def test_cross_entropy_output_delta_is_a_minus_y():

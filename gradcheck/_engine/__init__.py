@@ -56,3 +56,5 @@ Limits: a float64 func that rounds to float32 inside is rounded more coarsely th
 rounding is as coarse as the step, a correct gradient can fail (pass a larger ``step``), but an element the check
 cannot resolve shows it in its tolerance rather than passing silently.
 """
+
+__all__: list[str] = []

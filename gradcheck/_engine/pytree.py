@@ -14,6 +14,8 @@ import numpy as np
 
 from gradcheck.errors import InvalidArgument, InvalidType
 
+__all__ = ["TreeDef", "flatten", "float_leaves", "match_structure"]
+
 
 @dataclass(frozen=True)
 class TreeDef:

@@ -13,6 +13,8 @@ from gradcheck.nn.costs import COSTS
 from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
+__all__ = ["AuditCase", "PAIRS", "audit", "cases", "targets"]
+
 PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]  # every valid output/cost pair
 
 

@@ -28,6 +28,8 @@ import numpy as np
 from gradcheck import __version__
 from gradcheck.errors import GradcheckError
 
+__all__ = ["main"]
+
 
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -166,13 +168,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="audit float64 only, without the deep network")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_audit, _add_vanishing, _add_nielsen, _add_slowdown, _add_check):
+        _common(add(sub), top=False)
+    return parser
 
+
+def _add_audit(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="the reference backprop against finite differences, every combination",
                        description="Check Network.backprop with check_gradient for every activation × output × "
                                    "cost × dtype, plus a 10-layer sigmoid network. Exit status 1 if any fails.")
     p.add_argument("--quick", action="store_true", default=argparse.SUPPRESS, help="float64 only, no deep network")
-    _common(p, top=False)
+    return p
 
+
+def _add_vanishing(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("vanishing", help="per-layer gradient sizes at initialisation to depth 100",
                        description="‖δˡ‖ and ‖∂C/∂Wˡ‖ per hidden layer at initialisation, cross-entropy vs "
                                    "quadratic with the same weights, for each activation and depth; checks that "
@@ -183,8 +192,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="hidden activations (default sigmoid,tanh,relu)")
     p.add_argument("--width", type=_positive, default=30, help="units per hidden layer (default 30)")
     p.add_argument("--batch", type=_positive, default=100, help="inputs averaged over (default 100)")
-    _common(p, top=False)
+    return p
 
+
+def _add_nielsen(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("nielsen", help="chapter 5: how fast each hidden layer learns, against the book's table",
                        description="Hidden layers of 30, network2's initialisation, cross-entropy, 1,000 inputs: "
                                    "‖∂C/∂bˡ‖ per hidden layer for 2, 3 and 4 hidden layers, as medians over "
@@ -198,16 +209,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="also train the 4-hidden-layer network this many epochs and record per-layer gradient "
                         "norms (the book used 500; default 0, no training)")
     p.add_argument("--eta", type=_rate, default=0.1, help="learning rate for --epochs (default 0.1)")
-    _common(p, top=False)
+    return p
 
+
+def _add_slowdown(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("slowdown", help="chapter 3: one neuron, quadratic vs cross-entropy",
                        description="One sigmoid neuron, x = 1, y = 0, η = 0.15, from (w, b) = (0.6, 0.9) and "
                                    "(2, 2): output before and after, the plateau's length, learning curves; then "
                                    "the book animation's cross-entropy update 1/(1 − a) against the checker.")
     p.add_argument("--epochs", type=_count, default=300, help="epochs of gradient descent (default 300)")
     p.add_argument("--eta", type=_rate, default=0.15, help="learning rate (default 0.15)")
-    _common(p, top=False)
+    return p
 
+
+def _add_check(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check your own function and gradient",
                        description="Check GRAD against finite differences of FUNC, both given as module:name "
                                    "(the current directory is importable). FUNC(x) returns a scalar, GRAD(x) its "
@@ -224,18 +239,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="central", choices=["central", "complex"])
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: from the dtype)")
     p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance (default 0)")
-    _common(p, top=False)
-    return parser
+    return p
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
 def _progress(args: argparse.Namespace, what: str) -> Callable[[Iterable], Iterable]:
-    """A tqdm progress bar on stderr, shown only on a terminal and without --no-progress."""
+    """A tqdm progress bar on stderr, shown only on a terminal, without --no-progress and when tqdm is installed
+    (``pip install 'gradcheck[progress]'``): a bar is a convenience, so without tqdm the work runs without one."""
     def wrap(items: Iterable) -> Iterable:
         if args.no_progress or args.json:
             return items
-        from tqdm import tqdm
-
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return items
         return tqdm(items, desc=what, leave=False, disable=None, file=sys.stderr)
 
     return wrap

@@ -16,6 +16,8 @@ import numpy as np
 
 from gradcheck.errors import InvalidArgument
 
+__all__ = ["Digits", "MAX_IDX_BYTES", "MNIST_FILES", "load", "load_digits", "load_mnist", "synthetic"]
+
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 

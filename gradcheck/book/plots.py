@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradcheck.errors import InvalidArgument
+from gradcheck.errors import MissingDependency
+
+__all__ = ["figure", "require_matplotlib", "save"]
 
 
 def require_matplotlib() -> Any:
@@ -12,8 +14,8 @@ def require_matplotlib() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise InvalidArgument("plots need matplotlib, which is not installed: pip install 'gradcheck[plot]' "
-                              "(or leave out --out)") from None
+        raise MissingDependency("plots need matplotlib, which is not installed: pip install 'gradcheck[plot]' "
+                                "(or leave out --out)") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

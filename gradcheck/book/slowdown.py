@@ -18,6 +18,8 @@ from gradcheck.nn.network import Network
 from gradcheck.book.plots import figure, save
 from gradcheck.report import GradientReport
 
+__all__ = ["Run", "STARTS", "animation_bug", "neuron", "plot", "run", "runs", "table"]
+
 STARTS = {"w=0.6, b=0.9": (0.6, 0.9), "w=2, b=2": (2.0, 2.0)}
 X, Y = np.array([[1.0]]), np.array([[0.0]])
 

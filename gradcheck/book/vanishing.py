@@ -17,6 +17,8 @@ from gradcheck.errors import InvalidArgument
 from gradcheck.nn.network import Network
 from gradcheck.book.plots import figure, save
 
+__all__ = ["ACTIVATIONS", "COSTS", "Profile", "Result", "answer", "answer_text", "measure", "plot", "table"]
+
 COSTS = ("cross_entropy", "quadratic")
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 

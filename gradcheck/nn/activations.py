@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["Activation", "HIDDEN", "Identity", "LeakyReLU", "OUTPUTS", "ReLU", "Sigmoid", "Softmax", "Softplus", "Tanh"]
+
 
 class Activation:
     """An element-wise activation σ with σ′ beside it; subclasses define ``fn`` and ``prime``."""

@@ -13,6 +13,8 @@ import numpy as np
 
 from gradcheck.nn.activations import Activation
 
+__all__ = ["COSTS", "Cost", "CrossEntropy", "LogLikelihood", "Quadratic"]
+
 
 class Cost:
     name = ""

@@ -11,6 +11,8 @@ import numpy as np
 
 from gradcheck.nn.network import QUIET, Backprop, Network
 
+__all__ = ["backprop_loop"]
+
 
 def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
     """Same result as ``net.backprop(X, Y)``, computed with a Python loop over the rows of X."""

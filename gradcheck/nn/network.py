@@ -26,9 +26,11 @@ import numpy as np
 from gradcheck.nn.activations import HIDDEN, OUTPUTS, Activation
 from gradcheck.nn.costs import COSTS, Cost
 from gradcheck._args import finite as finite_number
+from gradcheck._args import float_dtype
 from gradcheck.errors import InvalidArgument, InvalidType
 
-_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+__all__ = ["Backprop", "MAX_PARAMETERS", "Network", "QUIET"]
+
 MAX_PARAMETERS = 1 << 27
 _BIG_BATCH = 256
 
@@ -91,7 +93,7 @@ class Network:
         self.sizes = _check_sizes(sizes)
         self.activation, self.output, self.cost = _check_names(activation, output, cost)
         self.l2 = _check_l2(l2)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = float_dtype("dtype", dtype)
         if weights is None or biases is None:
             if weights is not None or biases is not None:
                 raise InvalidArgument("pass both weights= and biases=, or neither (then rng= draws them)")
@@ -341,11 +343,6 @@ class Network:
         return X, Y
 
 
-def backprop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
-    """``net.backprop(X, Y)`` as a function: BP1–BP4 over the whole batch at once."""
-    return net.backprop(X, Y)
-
-
 # -- argument checks ---------------------------------------------------------------------------------------------
 def _check_sizes(sizes: Any) -> list[int]:
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
@@ -386,16 +383,6 @@ def _check_l2(l2: Any) -> float:
     if not finite_number(l2) or l2 < 0:
         raise InvalidArgument(f"l2={l2!r}; the regularisation strength must be finite and >= 0 (0 switches it off)")
     return float(l2)
-
-
-def _check_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError):
-        dt = None
-    if dt is None or dt not in _DTYPES:
-        raise InvalidType(f"dtype={dtype!r}; a Network computes in np.float64 or np.float32")
-    return dt
 
 
 def _as_real(A: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
