@@ -16,7 +16,7 @@ SIZES = {
     "deep100": [32] + [32] * 100 + [10],
 }
 
-# (network, batch) pairs from issue 6's table, then the batch sweep on the chapter-1 network.
+# (network, batch) pairs of the comparison table, then the batch sweep on the chapter-1 network.
 TABLE = [("chapter1", 10), ("chapter1", 100), ("wide", 1000), ("deep100", 64)]
 SWEEP = [("chapter1", 1), ("chapter1", 1000), ("wide", 1), ("wide", 10), ("wide", 100)]
 

@@ -59,20 +59,6 @@ def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[
     return run_check(loss, grad or backprop_grad, params, Options(rtol=rtol, atol=atol), perturbed)
 
 
-_sigmoid, _SLOPE = HIDDEN["sigmoid"].fn, HIDDEN["leaky_relu"].slope
-# σ(z + c) − σ(z) without cancellation, for the activations that have such a form; the others subtract, and their
-# rounding then usually keeps the interpolant from being accepted.
-_CHANGE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "sigmoid": lambda z, c: -np.expm1(-c) * _sigmoid(z + c) * _sigmoid(-z),
-    "tanh": lambda z, c: np.sinh(c) / (np.cosh(z) * np.cosh(z + c)),
-    "softplus": lambda z, c: np.log1p(_sigmoid(z) * np.expm1(c)),
-    "identity": lambda z, c: c + 0 * z,
-    "relu": lambda z, c: np.where(z > 0, np.maximum(c, -z), np.maximum(z + c, 0)),   # exactly c while active
-    "leaky_relu": lambda z, c: np.where(z > 0, np.where(z + c > 0, c, _SLOPE * (z + c) - z),
-                                        np.where(z + c > 0, z + c - _SLOPE * z, _SLOPE * c)),
-}
-
-
 class NetworkPerturbations:
     """The loss with one parameter perturbed, for many (parameter, step) pairs at once.
 
@@ -186,10 +172,7 @@ class NetworkPerturbations:
         moves by c[u, b, q]; float64, to full relative precision (the interpolant is only as good as these)."""
         net = self.net
         z = self.zs[layer][:, units].T.astype(np.float64)[:, :, None]          # (units, batch, 1)
-        if self.act.name in _CHANGE:
-            moved = _CHANGE[self.act.name](z, c)
-        else:
-            moved = self.act.fn(z + c) - self.activations[layer + 1][:, units].T.astype(np.float64)[:, :, None]
+        moved = self.act.change(z, c)   # σ(z + c) − σ(z) without cancellation where the activation has such a form
         w = net.weights[layer + 1][:, units].T.astype(np.float64)               # (units, n_out)
         t = moved[..., None] * w[:, None, None, :] * self.flip.astype(np.float64)[None, :, None, :]
         np.expm1(t, out=t)

@@ -31,8 +31,6 @@ from gradcheck.nn.costs import COSTS
 from gradcheck.errors import InvalidArgument, InvalidType
 from gradcheck.nn.network import Network
 
-KINKED = ("relu", "leaky_relu")  # activations whose derivative jumps at z = 0
-
 __all__ = ["architectures", "float_arrays", "networks", "problems", "pytrees"]
 
 
@@ -127,7 +125,7 @@ def problems(*, min_batch: int = 1, max_batch: int = 6, input_scale: float = 2.0
             Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=_uniform(net.dtype, 0.0, 1.0)))
         else:
             Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=unit))
-        if kink_margin and net.activation in KINKED and net.num_layers > 1:
+        if kink_margin and net.hidden_activation.kink and net.num_layers > 1:
             zs = net.backprop(X, Y).zs[:-1]
             assume(all(np.abs(z).min() >= kink_margin for z in zs))
         return net, X, Y

@@ -1,4 +1,4 @@
-"""The classic backprop bugs of ../shared/THEORY.md, each a small change to a correct backprop.
+"""The classic backprop bugs, each a small change to a correct backprop.
 
 ``backprop(net, X, Y, bug)`` is the textbook algorithm with ``bug`` switched on at the line where it belongs, so
 each mutant reads as the correct line beside the wrong one; ``bug=None`` is the correct algorithm.

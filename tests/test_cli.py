@@ -31,7 +31,7 @@ def test_the_default_report_answers_the_question_in_numbers(capsys):
     answer = json.loads(capsys.readouterr().out)["answer"]
     assert answer["ce_output_delta_minus_a_minus_y"] < 1e-14
     assert answer["quadratic_output_delta_minus_a_minus_y_times_sigma_prime"] < 1e-14
-    assert max(answer["bp2_max_error"].values()) < 1e-13 and answer["invariant_5_max_error"] < 1e-12
+    assert max(answer["bp2_max_error"].values()) < 1e-13 and answer["quadratic_delta_equals_sigma_prime_times_ce_delta_max_error"] < 1e-12
     ratio = answer["first_over_last"]
     assert ratio["cross_entropy"] < 1e-40  # 100 sigmoid layers: the first learns > 10⁴⁰ times slower than the last
     assert abs(ratio["cross_entropy"] / ratio["quadratic"] - 1) < 0.05

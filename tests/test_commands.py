@@ -42,7 +42,7 @@ def test_vanishing_shows_the_same_decay_under_both_costs(capsys):
             assert len(ce["delta_norm"]) == depth and len(ce["grad_w_norm"]) == depth
             # the same weights and data: the cost rescales δᴸ only, so the quadratic profile is below CE's
             assert all(q < c for q, c in zip(quad["delta_norm"], ce["delta_norm"]))
-    assert max(data["invariant_5_max_error"].values()) < 1e-12
+    assert max(data["quadratic_delta_equals_sigma_prime_times_ce_delta_max_error"].values()) < 1e-12
     assert profiles["sigmoid", "cross_entropy", 12]["ratio"] < 1e-4   # σ′ ≤ 1/4 per layer
 
 

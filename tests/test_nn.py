@@ -319,3 +319,18 @@ def test_without_scaling_back_the_growing_delta_overflows(monkeypatch):
     monkeypatch.setitem(nn._RESCALE_SUM_OF_SQUARES, np.dtype(np.float32), (small, np.inf))
     _, got = _vanish_then_explode()
     assert not np.all(np.isfinite(got.deltas[0]))
+
+
+@pytest.mark.parametrize("name", sorted(HIDDEN))
+def test_each_activation_states_its_change_and_its_kink(name):
+    """What the structured check and the strategies need from an activation lives on the activation: the change
+    σ(z + c) − σ(z) (equal to the subtraction where that does not cancel, and to first order c·σ′(z) where it would)
+    and whether σ′ jumps at 0."""
+    act = HIDDEN[name]
+    z = np.linspace(-3, 3, 13)[:, None] + 0.05
+    c = np.array([[-0.5, -0.01, 0.01, 0.5]])
+    assert np.allclose(act.change(z, c), act.fn(z + c) - act.fn(z), rtol=1e-12, atol=1e-15)
+    tiny = 1e-12
+    assert np.allclose(act.change(z, tiny) / tiny, act.prime(z, act.fn(z)), rtol=1e-9)
+    slopes = act.prime(np.array([-1e-9, 1e-9]), act.fn(np.array([-1e-9, 1e-9])))
+    assert act.kink == bool(abs(slopes[1] - slopes[0]) > 1e-3)

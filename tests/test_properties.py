@@ -1,5 +1,5 @@
 """The property suite: for every network Hypothesis can build, backprop matches finite differences and the
-theory's invariants hold (../shared/THEORY.md, invariants 1–8)."""
+theory's invariants hold (listed in CONTRIBUTING.md)."""
 
 from __future__ import annotations
 

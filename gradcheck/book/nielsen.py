@@ -20,7 +20,7 @@ from gradcheck.book.plots import figure, save
 
 __all__ = ["BOOK", "Comparison", "Training", "compare", "network", "plot_comparison", "plot_training", "table", "train"]
 
-# ../shared/THEORY.md: ‖∂C/∂bˡ‖ per hidden layer, first to last, for [784] + hidden + [10] on MNIST.
+# The book's chapter 5 table: ‖∂C/∂bˡ‖ per hidden layer, first to last, for [784] + hidden + [10] on MNIST.
 BOOK = {2: [0.066, 0.309], 3: [0.012, 0.060, 0.283], 4: [0.003, 0.017, 0.070, 0.285]}
 
 

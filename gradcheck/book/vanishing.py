@@ -2,7 +2,7 @@
 
 The question: cross-entropy removes σ′(zᴸ) from δᴸ; does that rescue the hidden layers of a deep sigmoid network?
 BP2, δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ), holds under any cost, so the hidden deltas are the same linear map applied to δᴸ.
-With one output unit δᴸ is a scalar per example, and δˡ_quadratic = σ′(zᴸ)·δˡ_CE exactly (THEORY.md, invariant 5):
+With one output unit δᴸ is a scalar per example, and δˡ_quadratic = σ′(zᴸ)·δˡ_CE exactly:
 the decay from layer to layer cannot depend on the cost. :func:`measure` shows it numerically.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcheck.errors import InvalidArgument
+from gradcheck.nn.activations import HIDDEN
 from gradcheck.nn.network import Network
 from gradcheck.book.plots import figure, save
 
@@ -59,12 +60,12 @@ class Result:
     width: int
     batch: int
     profiles: list[Profile] = field(default_factory=list)
-    # invariant 5, per activation and depth: max over layers and examples of |δ_quad − σ′(zᴸ)·δ_CE| / scale
+    # per activation and depth: max over layers and examples of |δ_quad − σ′(zᴸ)·δ_CE| / scale
     identity_error: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"width": self.width, "batch": self.batch,
-                "profiles": [p.as_dict() for p in self.profiles], "invariant_5_max_error": self.identity_error}
+                "profiles": [p.as_dict() for p in self.profiles], "quadratic_delta_equals_sigma_prime_times_ce_delta_max_error": self.identity_error}
 
 
 def measure(*, depths: Sequence[int] = (2, 5, 10, 20, 50, 100), activations: Sequence[str] = ACTIVATIONS,
@@ -79,9 +80,9 @@ def measure(*, depths: Sequence[int] = (2, 5, 10, 20, 50, 100), activations: Seq
     for name, value in (("width", width), ("batch", batch)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise InvalidArgument(f"{name}={value!r}; it must be a positive integer")
-    unknown = [a for a in activations if a not in ACTIVATIONS + ("leaky_relu", "softplus", "identity")]
+    unknown = [a for a in activations if a not in HIDDEN]
     if unknown:
-        raise InvalidArgument(f"activations {unknown} are not known; choose from {list(ACTIVATIONS)}")
+        raise InvalidArgument(f"activations {unknown} are not known; choose from {sorted(HIDDEN)}")
     result = Result(width=width, batch=batch)
     jobs = [(a, d) for a in activations for d in depths]
     for activation, depth in progress(jobs):
@@ -94,7 +95,7 @@ def measure(*, depths: Sequence[int] = (2, 5, 10, 20, 50, 100), activations: Seq
                 activation=activation, cost=net.cost, depth=depth,
                 delta_norm=[float(np.linalg.norm(bp.grad_b[l])) for l in hidden],
                 grad_w_norm=[float(np.linalg.norm(bp.grad_w[l])) for l in hidden]))
-        result.identity_error[f"{activation} depth {depth}"] = _invariant_5(bps["cross_entropy"], bps["quadratic"])
+        result.identity_error[f"{activation} depth {depth}"] = _shared_factor_error(bps["cross_entropy"], bps["quadratic"])
     return result
 
 
@@ -116,7 +117,7 @@ def _sigmoid_prime(z: np.ndarray) -> np.ndarray:
     return e / (1 + e) ** 2
 
 
-def _invariant_5(ce, quad) -> float:
+def _shared_factor_error(ce, quad) -> float:
     """max over hidden layers of ‖δ_quad − σ′(zᴸ)·δ_CE‖∞ / ‖δ_quad‖∞ (σ′(zᴸ) = δᴸ_quad / δᴸ_CE, per example)."""
     z = ce.zs[-1]
     sigma_prime = _sigmoid_prime(z)
@@ -190,7 +191,7 @@ def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.rando
         "quadratic_output_delta_minus_a_minus_y_times_sigma_prime": rel(bp["quadratic"].deltas[-1],
                                                                         (a - Y) * sigma_prime),
         "bp2_max_error": {c: bp2_error(b) for c, b in bp.items()},
-        "invariant_5_max_error": _invariant_5(bp["cross_entropy"], bp["quadratic"]),
+        "quadratic_delta_equals_sigma_prime_times_ce_delta_max_error": _shared_factor_error(bp["cross_entropy"], bp["quadratic"]),
         "first_hidden_norm": first, "last_hidden_norm": last,
         "first_over_last": {c: first[c] / last[c] for c in bp},
         "shrink_per_layer": {c: (last[c] / first[c]) ** (1 / (depth - 1)) for c in bp},
@@ -208,7 +209,7 @@ def answer_text(ans: dict) -> str:
         f"  every hidden layer, both costs: δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ)   (max rel. deviation "
         f"{max(ans['bp2_max_error'].values()):.1e})",
         f"  per example, δˡ_quadratic = σ′(zᴸ)·δˡ_cross-entropy in every layer (max rel. deviation "
-        f"{ans['invariant_5_max_error']:.1e})",
+        f"{ans['quadratic_delta_equals_sigma_prime_times_ce_delta_max_error']:.1e})",
         f"  first hidden layer ÷ last: {ans['first_over_last'][ce]:.2e} under cross-entropy, "
         f"{ans['first_over_last'][q]:.2e} under quadratic",
         f"  toward the input the gradient shrinks by a factor of {ans['shrink_per_layer'][ce]:.2f} per layer under "

@@ -23,6 +23,7 @@ class Activation:
 
     name = ""
     elementwise = True
+    kink = False  # whether σ′ jumps somewhere (at z = 0 for the ReLUs): finite differences must not straddle it
 
     def fn(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -33,6 +34,11 @@ class Activation:
     def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         """gᵀ ∂a/∂z for each example: g ⊙ σ′(z) (BP1's form)."""
         return g * self.prime(z, a)
+
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """σ(z + c) − σ(z), written without cancellation where σ allows it, so that it keeps full relative precision
+        however small c is (the structured network check interpolates it). This default subtracts."""
+        return np.asarray(self.fn(z + c) - self.fn(z))
 
     # The fast path used by Network.backprop: the forward pass keeps a cache from which σ′ costs no transcendental
     # function, and the backward pass multiplies σ′ into a product it owns, in place.
@@ -72,6 +78,9 @@ class Sigmoid(Activation):
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return a / (1.0 + np.exp(z))  # σ(z)·σ(−z); exp overflowing to inf gives the right limit, 0
 
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return -np.expm1(-c) * self.fn(z + c) * self.fn(-z)  # (1 − e^{−c})·σ(z + c)·σ(−z)
+
     def forward(self, z: np.ndarray, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
         if guard:
             cap = self.CAP.get(z.dtype, 709.0)
@@ -101,11 +110,15 @@ class Tanh(Activation):
         c = np.cosh(z)
         return 1.0 / (c * c)
 
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.sinh(c) / (np.cosh(z) * np.cosh(z + c))
+
 
 class ReLU(Activation):
     """max(z, 0); σ′(0) is taken as 0 (any value in [0, 1] is a subgradient)."""
 
     name = "relu"
+    kink = True
 
     def fn(self, z: np.ndarray) -> np.ndarray:
         return np.maximum(z, 0.0)
@@ -117,11 +130,15 @@ class ReLU(Activation):
         np.multiply(g, z > 0, out=g)
         return g
 
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.where(z > 0, np.maximum(c, -z), np.maximum(z + c, 0))  # exactly c while the unit stays active
+
 
 class LeakyReLU(Activation):
     """z for z > 0, ``slope``·z otherwise; σ′(0) is taken as ``slope``."""
 
     name = "leaky_relu"
+    kink = True
     slope = 0.01
 
     def fn(self, z: np.ndarray) -> np.ndarray:
@@ -129,6 +146,10 @@ class LeakyReLU(Activation):
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return np.where(z > 0, 1.0, self.slope).astype(z.dtype)
+
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        k = self.slope
+        return np.where(z > 0, np.where(z + c > 0, c, k * (z + c) - z), np.where(z + c > 0, z + c - k * z, k * c))
 
 
 class Softplus(Activation):
@@ -142,6 +163,9 @@ class Softplus(Activation):
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-z))
 
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.log1p(1.0 / (1.0 + np.exp(-z)) * np.expm1(c))  # ln(1 + σ(z)(eᶜ − 1))
+
 
 class Identity(Activation):
     name = "identity"
@@ -154,6 +178,9 @@ class Identity(Activation):
 
     def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         return g
+
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return c + 0 * z
 
     def backward(self, z: np.ndarray, a: np.ndarray, cache: np.ndarray | None, g: np.ndarray) -> np.ndarray:
         return g
