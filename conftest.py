@@ -20,13 +20,13 @@ from hypothesis.errors import InvalidArgument
 pytest_plugins = ["pytester"]  # tests/test_plugin.py runs scratch projects
 
 settings.register_profile("dev", max_examples=15, deadline=None)
-settings.register_profile("thorough", max_examples=2000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 try:
     settings.get_profile("ci")
 except InvalidArgument:  # older Hypothesis has no built-in ci profile
-    settings.register_profile("ci", derandomize=True, deadline=None, database=None,
-                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile(
+        "ci", derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 

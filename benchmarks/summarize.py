@@ -38,22 +38,30 @@ def main(path: str) -> None:
     for bench in data["benchmarks"]:
         name = NAMES.get(bench["name"].split("[")[0], bench["name"])
         groups[bench["group"] or ""][name] = bench
-    print(f"machine: {data['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
-          f"python {data['machine_info'].get('python_version')}, {data['datetime']}\n")
+    print(
+        f"machine: {data['machine_info'].get('cpu', {}).get('brand_raw', '?')}, "
+        f"python {data['machine_info'].get('python_version')}, {data['datetime']}\n"
+    )
     interleaved = [b for b in data["benchmarks"] if "ratios" in b.get("extra_info", {})]
     if interleaved:
         print("### interleaved rounds (time ÷ Network.backprop, median of per-round ratios)")
-        print("| network | batch | dtype | Network.backprop (best) | clean numpy | torch eager | jax jit | matmuls only "
-              "| torch matmuls only | of matmul peak |")
+        print(
+            "| network | batch | dtype | Network.backprop (best) | clean numpy | torch eager | jax jit | matmuls only "
+            "| torch matmuls only | of matmul peak |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|")
         for bench in interleaved:
             info = bench["extra_info"]
             ratios = info["ratios"]
-            cells = [f"{ratios[k]:.2f}×" if k in ratios else "not installed"
-                     for k in ("clean numpy", "torch eager", "jax jit", "matmuls only", "torch matmuls only")]
-            print(f"| {info['sizes']} | {info['batch']} | {info['dtype']} | "
-                  f"{fmt(info['best_us']['Network.backprop'] * 1e-6)} | {' | '.join(cells)} | "
-                  f"{info['fraction_of_peak']:.0%} |")
+            cells = [
+                f"{ratios[k]:.2f}×" if k in ratios else "not installed"
+                for k in ("clean numpy", "torch eager", "jax jit", "matmuls only", "torch matmuls only")
+            ]
+            print(
+                f"| {info['sizes']} | {info['batch']} | {info['dtype']} | "
+                f"{fmt(info['best_us']['Network.backprop'] * 1e-6)} | {' | '.join(cells)} | "
+                f"{info['fraction_of_peak']:.0%} |"
+            )
         print()
     for group, benches in groups.items():
         if group.startswith("interleaved"):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import rivals
+
 from gradcheck import Network
 from gradcheck.nn.loop import backprop_loop
 
@@ -36,10 +36,15 @@ def setup(case, dtype, benchmark):
     sizes, ws, bs, X, Y = rivals.problem(name, batch, dtype, np.random.default_rng(1))
     net = Network(sizes, dtype=dtype, weights=ws, biases=bs)
     expected = net.backprop(X, Y)
-    benchmark.group = f"backprop {name} {sizes if len(sizes) < 6 else '[32]+100x[32]+[10]'} batch {batch} " \
-                      f"{np.dtype(dtype).name}"
-    benchmark.extra_info.update(sizes=f"{sizes[:3]}...{sizes[-1:]}" if len(sizes) > 6 else str(sizes),
-                                batch=batch, dtype=np.dtype(dtype).name, flops=rivals.flops(sizes, batch))
+    benchmark.group = (
+        f"backprop {name} {sizes if len(sizes) < 6 else '[32]+100x[32]+[10]'} batch {batch} {np.dtype(dtype).name}"
+    )
+    benchmark.extra_info.update(
+        sizes=f"{sizes[:3]}...{sizes[-1:]}" if len(sizes) > 6 else str(sizes),
+        batch=batch,
+        dtype=np.dtype(dtype).name,
+        flops=rivals.flops(sizes, batch),
+    )
     return net, ws, bs, X, Y, expected
 
 
@@ -61,7 +66,7 @@ def record(benchmark):
 
 
 def test_gradcheck_backprop(benchmark, setup, dtype):
-    net, ws, bs, X, Y, expected = setup
+    net, _ws, _bs, X, Y, expected = setup
     bp = benchmark(net.backprop, X, Y)
     record(benchmark)
     agree(bp.grad_w, bp.grad_b, expected, dtype)
@@ -69,7 +74,7 @@ def test_gradcheck_backprop(benchmark, setup, dtype):
 
 
 def test_numpy_matrix_reference(benchmark, setup, dtype):
-    net, ws, bs, X, Y, expected = setup
+    _net, ws, bs, X, Y, expected = setup
     grad_w, grad_b = benchmark(rivals.numpy_backprop, ws, bs, X, Y)
     record(benchmark)
     agree(grad_w, grad_b, expected, dtype)
@@ -78,7 +83,7 @@ def test_numpy_matrix_reference(benchmark, setup, dtype):
 def test_per_example_loop(benchmark, setup, dtype, case):
     if case[1] > 100 and dtype is np.float32:
         pytest.skip("the loop is timed at this size in float64 only (its cost is Python, not arithmetic)")
-    net, ws, bs, X, Y, expected = setup
+    net, _ws, _bs, X, Y, expected = setup
     bp = benchmark.pedantic(backprop_loop, args=(net, X, Y), rounds=3, iterations=1)
     record(benchmark)
     agree(bp.grad_w, bp.grad_b, expected, dtype)
@@ -86,7 +91,7 @@ def test_per_example_loop(benchmark, setup, dtype, case):
 
 def test_matmul_ceiling(benchmark, setup):
     """The bare products of one pass, with preallocated outputs: no time for anything else."""
-    net, ws, bs, X, Y, expected = setup
+    _net, ws, _bs, X, Y, _expected = setup
     scratch = rivals.matmul_scratch(ws, X)
     benchmark(rivals.matmuls_only, ws, X, scratch)
     record(benchmark)
@@ -95,7 +100,7 @@ def test_matmul_ceiling(benchmark, setup):
 
 def test_torch_eager(benchmark, setup, dtype):
     pytest.importorskip("torch", reason="torch is not installed (tox -e bench installs torch==2.13.0)")
-    net, ws, bs, X, Y, expected = setup
+    _net, ws, bs, X, Y, expected = setup
     params, tX, tY = rivals.torch_problem(ws, bs, X, Y)
     grads = benchmark(rivals.torch_backprop, params, tX, tY)
     record(benchmark)
@@ -105,7 +110,7 @@ def test_torch_eager(benchmark, setup, dtype):
 
 def test_jax_jit(benchmark, setup, dtype):
     pytest.importorskip("jax", reason="jax is not installed (tox -e bench installs it)")
-    net, ws, bs, X, Y, expected = setup
+    _net, ws, bs, X, Y, expected = setup
     fn = rivals.jax_backprop_fn()
     params, jX, jY = rivals.jax_problem(ws, bs, X, Y)
     rivals.jax_run(fn, params, jX, jY)  # compile outside the timing
@@ -121,7 +126,7 @@ def test_matmul_peak(benchmark, dtype_):
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((1024, 1024)).astype(dtype_), rng.standard_normal((1024, 1024)).astype(dtype_)
     out = np.empty_like(A)
-    benchmark.extra_info.update(flops=2 * 1024 ** 3, dtype=np.dtype(dtype_).name)
+    benchmark.extra_info.update(flops=2 * 1024**3, dtype=np.dtype(dtype_).name)
     benchmark(np.matmul, A, B, out=out)
     record(benchmark)
     assert np.isfinite(out).all()

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 import pytest
-
 import rivals
+
 from gradcheck import Network, check_gradient, check_network
 
 GROUP = "check [784,30,10] batch 10"
@@ -38,8 +38,13 @@ def test_check_network_every_parameter(benchmark, chapter_one):
 def test_check_gradient_fast_mode(benchmark, chapter_one):
     net, X, Y = chapter_one
     loss, grad = net.as_functions(X, Y)
-    report = benchmark.pedantic(check_gradient, args=(loss, grad, net.params),
-                                kwargs={"mode": "fast", "rng": np.random.default_rng(0)}, rounds=5, iterations=1)
+    report = benchmark.pedantic(
+        check_gradient,
+        args=(loss, grad, net.params),
+        kwargs={"mode": "fast", "rng": np.random.default_rng(0)},
+        rounds=5,
+        iterations=1,
+    )
     benchmark.extra_info.update(parameters=23_860, calls=report.calls)
     assert report.ok
 

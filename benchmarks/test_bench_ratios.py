@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 import pytest
-
 import rivals
-from gradcheck import Network
 from test_bench_backprop import agree
+
+from gradcheck import Network
 
 ROUNDS = 11
 BLOCK_SECONDS = 0.1
@@ -34,8 +34,7 @@ def implementations(ws, bs, X, Y, net):
     """name -> zero-argument callable, for what is installed; each is checked against Network.backprop first."""
     expected = net.backprop(X, Y)
     dtype = X.dtype.type
-    found = {"Network.backprop": lambda: net.backprop(X, Y),
-             "clean numpy": lambda: rivals.numpy_backprop(ws, bs, X, Y)}
+    found = {"Network.backprop": lambda: net.backprop(X, Y), "clean numpy": lambda: rivals.numpy_backprop(ws, bs, X, Y)}
     agree(*rivals.numpy_backprop(ws, bs, X, Y), expected, dtype)
     scratch = rivals.matmul_scratch(ws, X)
     found["matmuls only"] = lambda: rivals.matmuls_only(ws, X, scratch)
@@ -49,8 +48,8 @@ def implementations(ws, bs, X, Y, net):
         L = len(ws)
         agree([g.numpy() for g in grads[:L]], [g.numpy() for g in grads[L:]], expected, dtype)
         found["torch eager"] = lambda: rivals.torch_backprop(params, tX, tY)
-        shared = [torch.from_numpy(a) for a in (*ws, X, *scratch)]   # the numpy arrays' memory, no copies
-        tws, tX_shared, tscratch = shared[:L], shared[L], shared[L + 1:]
+        shared = [torch.from_numpy(a) for a in (*ws, X, *scratch)]  # the numpy arrays' memory, no copies
+        tws, tX_shared, tscratch = shared[:L], shared[L], shared[L + 1 :]
         found["torch matmuls only"] = lambda: rivals.matmuls_only(tws, tX_shared, tscratch, torch.matmul)
     try:
         import jax  # noqa: F401
@@ -83,7 +82,7 @@ def test_interleaved_ratios(benchmark, case, dtype):
     sizes, ws, bs, X, Y = rivals.problem(name, batch, dtype, np.random.default_rng(1))
     net = Network(sizes, dtype=dtype, weights=ws, biases=bs)
     found = implementations(ws, bs, X, Y, net)
-    timing = not getattr(benchmark, "disabled", False)   # --benchmark-disable (CI's smoke run): one quick round
+    timing = not getattr(benchmark, "disabled", False)  # --benchmark-disable (CI's smoke run): one quick round
     reps = {k: repetitions(f) if timing else 1 for k, f in found.items()}
     settle = SETTLE_SECONDS if timing else 0.0
     times: dict[str, list[float]] = {k: [] for k in found}
@@ -103,9 +102,14 @@ def test_interleaved_ratios(benchmark, case, dtype):
     ours = np.array(times["Network.backprop"])
     assert len(ours) >= 1 and np.all(ours > 0)
     ratios = {k: round(float(np.median(np.array(v) / ours)), 3) for k, v in times.items() if k != "Network.backprop"}
-    peak = 2 * 1024 ** 3 / np.array(times["matmul peak"])
+    peak = 2 * 1024**3 / np.array(times["matmul peak"])
     fraction = float(np.median(rivals.flops(sizes, batch) / ours / peak))
-    benchmark.extra_info.update(sizes=str(sizes) if len(sizes) < 6 else "[32]+100x[32]+[10]", batch=batch,
-                                dtype=np.dtype(dtype).name, rounds=len(ours), ratios=ratios,
-                                best_us={k: round(min(v) * 1e6, 1) for k, v in times.items()},
-                                fraction_of_peak=round(fraction, 3))
+    benchmark.extra_info.update(
+        sizes=str(sizes) if len(sizes) < 6 else "[32]+100x[32]+[10]",
+        batch=batch,
+        dtype=np.dtype(dtype).name,
+        rounds=len(ours),
+        ratios=ratios,
+        best_us={k: round(min(v) * 1e6, 1) for k, v in times.items()},
+        fraction_of_peak=round(fraction, 3),
+    )

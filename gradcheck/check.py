@@ -20,10 +20,20 @@ from gradcheck.report import GradientReport
 __all__ = ["assert_gradient", "check_gradient"]
 
 
-def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, *, rtol: float | None = None,
-                   atol: float = 0.0, step: float | None = None, mode: str = "full",
-                   rng: np.random.Generator | None = None, probes: int = 2, method: str = "central",
-                   vectorized: bool = False) -> GradientReport:
+def check_gradient(
+    func: Callable[[Any], Any],
+    grad: Callable[[Any], Any],
+    x: Any,
+    *,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    step: float | None = None,
+    mode: str = "full",
+    rng: np.random.Generator | None = None,
+    probes: int = 2,
+    method: str = "central",
+    vectorized: bool = False,
+) -> GradientReport:
     """Compare ``grad(x)`` with central differences of ``func`` at ``x``, element by element.
 
     >>> import numpy as np
@@ -60,8 +70,9 @@ def check_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: An
     usage = "pass check_gradient(func, grad, x) with func(x) -> scalar and grad(x) -> structure of x"
     check_callable("func", func, usage)
     check_callable("grad", grad, usage)
-    options = _options(rtol=rtol, atol=atol, step=step, mode=mode, rng=rng, probes=probes, method=method,
-                       vectorized=vectorized)
+    options = _options(
+        rtol=rtol, atol=atol, step=step, mode=mode, rng=rng, probes=probes, method=method, vectorized=vectorized
+    )
     return run_check(func, grad, x, options)
 
 
@@ -79,8 +90,9 @@ def assert_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: A
     return report
 
 
-def _options(*, rtol: Any, atol: Any, step: Any, mode: Any, rng: Any, probes: Any, method: Any,
-             vectorized: Any) -> Options:
+def _options(
+    *, rtol: Any, atol: Any, step: Any, mode: Any, rng: Any, probes: Any, method: Any, vectorized: Any
+) -> Options:
     """check_gradient's options, validated: every combination either works or is refused here, by name."""
     atol = non_negative("atol", atol)
     rtol = None if rtol is None else non_negative("rtol", rtol)
@@ -89,17 +101,26 @@ def _options(*, rtol: Any, atol: Any, step: Any, mode: Any, rng: Any, probes: An
     if not isinstance(mode, str) or mode not in ("full", "fast"):
         raise InvalidArgument(f"mode={mode!r}; use 'full' (every element) or 'fast' (random directions)")
     if mode == "fast" and not isinstance(rng, np.random.Generator):
-        raise InvalidType(f"mode='fast' draws random directions and needs rng=np.random.default_rng(seed), got "
-                          f"rng={rng!r}")
+        raise InvalidType(
+            f"mode='fast' draws random directions and needs rng=np.random.default_rng(seed), got rng={rng!r}"
+        )
     if not isinstance(method, str) or method not in ("central", "complex"):
         raise InvalidArgument(f"method={method!r}; use 'central' (finite differences) or 'complex' (complex step)")
     if not isinstance(vectorized, (bool, np.bool_)):
         raise InvalidType(f"vectorized={vectorized!r}; pass True (func takes a batch of points) or False")
     if mode == "fast" and method == "complex":
-        raise InvalidArgument("method='complex' differentiates every element and works with mode='full' only; drop "
-                              "method= in fast mode, or use mode='full'")
+        raise InvalidArgument(
+            "method='complex' differentiates every element and works with mode='full' only; drop "
+            "method= in fast mode, or use mode='full'"
+        )
     if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or not 1 <= probes <= 1000:
         raise InvalidArgument(f"probes={probes!r}; it must be an integer from 1 to 1000 (2 is the default)")
-    return Options(rtol=rtol, atol=atol, step=None if step is None else float(step),
-                      probes=int(probes) if mode == "fast" else 0, rng=rng if mode == "fast" else None,
-                      complex_step=method == "complex", vectorized=bool(vectorized))
+    return Options(
+        rtol=rtol,
+        atol=atol,
+        step=None if step is None else float(step),
+        probes=int(probes) if mode == "fast" else 0,
+        rng=rng if mode == "fast" else None,
+        complex_step=method == "complex",
+        vectorized=bool(vectorized),
+    )

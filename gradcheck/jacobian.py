@@ -13,18 +13,24 @@ from typing import Any
 import numpy as np
 
 from gradcheck._args import check_callable, non_negative
+from gradcheck._engine.pytree import TreeDef, flatten, float_leaves, match_structure
 from gradcheck.check import check_gradient
 from gradcheck.errors import InvalidArgument, InvalidType
-from gradcheck._engine.pytree import TreeDef, flatten, float_leaves, match_structure
 from gradcheck.report import GradientReport, LeafReport
 
 __all__ = ["check_jacobian"]
 
 
-def check_jacobian(func: Callable[[Any], Any], x: Any, *, jacobian: Callable[[Any], Any] | None = None,
-                   vjp: Callable[[Any, np.ndarray], Any] | None = None,
-                   jvp: Callable[[Any, Any], Any] | None = None,
-                   rtol: float | None = None, atol: float = 0.0) -> GradientReport:
+def check_jacobian(
+    func: Callable[[Any], Any],
+    x: Any,
+    *,
+    jacobian: Callable[[Any], Any] | None = None,
+    vjp: Callable[[Any, np.ndarray], Any] | None = None,
+    jvp: Callable[[Any, Any], Any] | None = None,
+    rtol: float | None = None,
+    atol: float = 0.0,
+) -> GradientReport:
     """Compare an analytic Jacobian of ``func`` at ``x`` with finite differences, entry by entry.
 
     >>> import numpy as np
@@ -58,8 +64,15 @@ def check_jacobian(func: Callable[[Any], Any], x: Any, *, jacobian: Callable[[An
     reports = []
     for t in range(y0.size):
         row = rows[t]
-        reports.append(check_gradient(outputs.entry(t), lambda _x, row=row: treedef.unflatten(row),
-                                      treedef.unflatten(leaves), rtol=rtol, atol=atol))
+        reports.append(
+            check_gradient(
+                outputs.entry(t),
+                lambda _x, row=row: treedef.unflatten(row),
+                treedef.unflatten(leaves),
+                rtol=rtol,
+                atol=atol,
+            )
+        )
     return _combine(reports, paths, leaves, y0, outputs, problems)
 
 
@@ -85,13 +98,16 @@ class _Outputs:
         try:
             arr = np.asarray(y)
         except ValueError as exc:
-            raise InvalidArgument(f"{self.name}(x) returned a ragged value ({exc}); it must return one array of a "
-                                  "fixed shape") from None
+            raise InvalidArgument(
+                f"{self.name}(x) returned a ragged value ({exc}); it must return one array of a fixed shape"
+            ) from None
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise InvalidType(f"{self.name}(x) returned dtype {arr.dtype}; it must return a real floating-point array")
         if self.shape and arr.shape != self.shape:
-            raise InvalidArgument(f"{self.name}(x) returned shape {arr.shape} at a perturbed point and {self.shape} "
-                                  "at x; the output's shape must not depend on x's values")
+            raise InvalidArgument(
+                f"{self.name}(x) returned shape {arr.shape} at a perturbed point and {self.shape} "
+                "at x; the output's shape must not depend on x's values"
+            )
         return arr.astype(np.float64)
 
     def first(self, tree: Any, problems: list[str]) -> np.ndarray:
@@ -101,16 +117,21 @@ class _Outputs:
         self.calls += 2
         self.shape = y0.shape
         if y0.size == 0:
-            raise InvalidArgument(f"{self.name}(x) returned an empty array (shape {y0.shape}); there is no Jacobian "
-                                  "to check")
+            raise InvalidArgument(
+                f"{self.name}(x) returned an empty array (shape {y0.shape}); there is no Jacobian to check"
+            )
         if not np.isfinite(y0).all():
-            raise InvalidArgument(f"{self.name}(x) is not finite at the point given (first at "
-                                  f"{tuple(int(i) for i in np.argwhere(~np.isfinite(y0))[0])}); move x or fix func")
+            raise InvalidArgument(
+                f"{self.name}(x) is not finite at the point given (first at "
+                f"{tuple(int(i) for i in np.argwhere(~np.isfinite(y0))[0])}); move x or fix func"
+            )
         spread = np.abs(again - y0)
         if not (spread <= 64 * np.finfo(np.float64).eps * np.abs(y0)).all():
             t = tuple(int(i) for i in np.unravel_index(int(np.argmax(spread)), y0.shape))
-            problems.append(f"{self.name}(x) is not repeatable: entry {t} was {y0[t]:.17g} and then {again[t]:.17g} "
-                            "at the same x; a Jacobian check needs a deterministic func")
+            problems.append(
+                f"{self.name}(x) is not repeatable: entry {t} was {y0[t]:.17g} and then {again[t]:.17g} "
+                "at the same x; a Jacobian check needs a deterministic func"
+            )
         self._cache[b"".join(np.ascontiguousarray(leaf).tobytes() for leaf in flatten(tree)[1])] = y0
         return y0
 
@@ -122,22 +143,35 @@ class _Outputs:
         return value
 
 
-def _analytic(jacobian: Any, vjp: Any, jvp: Any, treedef: TreeDef, paths: list[str], leaves: list[np.ndarray],
-              out_shape: tuple[int, ...]) -> list[list[np.ndarray]]:
+def _analytic(
+    jacobian: Any,
+    vjp: Any,
+    jvp: Any,
+    treedef: TreeDef,
+    paths: list[str],
+    leaves: list[np.ndarray],
+    out_shape: tuple[int, ...],
+) -> list[list[np.ndarray]]:
     """Row t of the analytic Jacobian as leaves of x's shapes and dtypes: rows[t][k]."""
     m = int(np.prod(out_shape))
     tree = treedef.unflatten([leaf.copy() for leaf in leaves])
     if jacobian is not None:
         blocks = _blocks(jacobian(tree), treedef, paths, leaves, out_shape)
-        return [[block.reshape((m,) + leaf.shape)[t].astype(leaf.dtype) for block, leaf in zip(blocks, leaves)]
-                for t in range(m)]
+        return [
+            [block.reshape((m,) + leaf.shape)[t].astype(leaf.dtype) for block, leaf in zip(blocks, leaves)]
+            for t in range(m)
+        ]
     if vjp is not None:
         rows = []
         for t in range(m):
             v = np.zeros(m, dtype=np.result_type(*leaves))
             v[t] = 1
-            rows.append([np.array(r, copy=True) for r in
-                         match_structure(treedef, paths, leaves, vjp(tree, v.reshape(out_shape)), "vjp(x, v)")])
+            rows.append(
+                [
+                    np.array(r, copy=True)
+                    for r in match_structure(treedef, paths, leaves, vjp(tree, v.reshape(out_shape)), "vjp(x, v)")
+                ]
+            )
         return rows
     columns = [np.zeros((m,) + leaf.shape) for leaf in leaves]
     for k, leaf in enumerate(leaves):
@@ -146,27 +180,33 @@ def _analytic(jacobian: Any, vjp: Any, jvp: Any, treedef: TreeDef, paths: list[s
             basis[k].reshape(-1)[i] = 1
             col = _as_array(jvp(tree, treedef.unflatten(basis)), "jvp(x, u)")
             if col.shape != out_shape:
-                raise InvalidArgument(f"jvp(x, u) has shape {col.shape}; it must have the shape of func(x), "
-                                      f"{out_shape}")
+                raise InvalidArgument(
+                    f"jvp(x, u) has shape {col.shape}; it must have the shape of func(x), {out_shape}"
+                )
             columns[k].reshape(m, -1)[:, i] = col.reshape(-1)
     return [[col[t].astype(leaf.dtype) for col, leaf in zip(columns, leaves)] for t in range(m)]
 
 
-def _blocks(J: Any, treedef: TreeDef, paths: list[str], leaves: list[np.ndarray],
-            out_shape: tuple[int, ...]) -> list[np.ndarray]:
+def _blocks(
+    J: Any, treedef: TreeDef, paths: list[str], leaves: list[np.ndarray], out_shape: tuple[int, ...]
+) -> list[np.ndarray]:
     if treedef.kind is None:
         J = [J]
     else:
-        got_paths, J, got = flatten(J, "jacobian(x)")
+        _got_paths, J, got = flatten(J, "jacobian(x)")
         if got != treedef:
-            raise InvalidArgument(f"jacobian(x) returned a tree of another structure; for a pytree x it must return "
-                                  f"x's structure with leaves of shape output shape + leaf shape ({paths})")
+            raise InvalidArgument(
+                f"jacobian(x) returned a tree of another structure; for a pytree x it must return "
+                f"x's structure with leaves of shape output shape + leaf shape ({paths})"
+            )
     out = []
     for path, block, leaf in zip(paths, J, leaves):
         arr = _as_array(block, "jacobian(x)")
         if arr.shape != out_shape + leaf.shape:
-            raise InvalidArgument(f"jacobian(x) for {path} has shape {arr.shape}; it must be output shape + input "
-                                  f"shape = {out_shape + leaf.shape}")
+            raise InvalidArgument(
+                f"jacobian(x) for {path} has shape {arr.shape}; it must be output shape + input "
+                f"shape = {out_shape + leaf.shape}"
+            )
         out.append(arr)
     return out
 
@@ -183,8 +223,14 @@ def _as_array(value: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _combine(reports: list[GradientReport], paths: list[str], leaves: list[np.ndarray], y0: np.ndarray,
-             outputs: _Outputs, problems: list[str]) -> GradientReport:
+def _combine(
+    reports: list[GradientReport],
+    paths: list[str],
+    leaves: list[np.ndarray],
+    y0: np.ndarray,
+    outputs: _Outputs,
+    problems: list[str],
+) -> GradientReport:
     """One report: each leaf's rows stacked to shape T + leaf shape."""
     stacked = []
     for k, (path, leaf) in enumerate(zip(paths, leaves)):
@@ -194,13 +240,34 @@ def _combine(reports: list[GradientReport], paths: list[str], leaves: list[np.nd
         def stack(field: str, rows: list[LeafReport] = rows, shape: tuple[int, ...] = shape) -> np.ndarray:
             return np.stack([getattr(r, field) for r in rows]).reshape(shape)
 
-        stacked.append(LeafReport(path, stack("analytic"), stack("numeric"), stack("error"), stack("tolerance"),
-                                  stack("step"), stack("kink"), jump=stack("jump"), rtol=rows[0].rtol))
+        stacked.append(
+            LeafReport(
+                path,
+                stack("analytic"),
+                stack("numeric"),
+                stack("error"),
+                stack("tolerance"),
+                stack("step"),
+                stack("kink"),
+                jump=stack("jump"),
+                rtol=rows[0].rtol,
+            )
+        )
     for r in reports:
         problems.extend(p for p in r.problems if p not in problems)
     first = reports[0]
-    notes = [f"Jacobian of shape {y0.shape + (leaves[0].shape if len(leaves) == 1 else ())}"
-             f"{'' if len(leaves) == 1 else ' per leaf'}: entry (t, s) is d {outputs.name}(x)[t] / d x[s]"]
-    return GradientReport(leaves=stacked, rtol=first.rtol, atol=first.atol,
-                          noise=max(r.noise for r in reports), value=float(np.abs(y0).max()),
-                          func_name=outputs.name, calls=outputs.calls, problems=problems, notes=notes)
+    notes = [
+        f"Jacobian of shape {y0.shape + (leaves[0].shape if len(leaves) == 1 else ())}"
+        f"{'' if len(leaves) == 1 else ' per leaf'}: entry (t, s) is d {outputs.name}(x)[t] / d x[s]"
+    ]
+    return GradientReport(
+        leaves=stacked,
+        rtol=first.rtol,
+        atol=first.atol,
+        noise=max(r.noise for r in reports),
+        value=float(np.abs(y0).max()),
+        func_name=outputs.name,
+        calls=outputs.calls,
+        problems=problems,
+        notes=notes,
+    )

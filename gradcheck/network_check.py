@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.nn.activations import HIDDEN, OUTPUTS
 from gradcheck._args import non_negative
 from gradcheck._engine.run import Options
 from gradcheck._engine.run import check as run_check
-from gradcheck.nn.costs import COSTS
 from gradcheck.errors import InvalidType
+from gradcheck.nn.activations import HIDDEN, OUTPUTS
+from gradcheck.nn.costs import COSTS
 from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
@@ -35,8 +35,15 @@ _DCT[:, 0] /= 2
 _MONOMIAL = np.array([np.pad(np.polynomial.chebyshev.cheb2poly(np.eye(_Q)[k]), (0, _Q))[:_Q] for k in range(_Q)])
 
 
-def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[[Any], Any] | None = None,
-                  rtol: float | None = None, atol: float = 0.0) -> GradientReport:
+def check_network(
+    net: Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    grad: Callable[[Any], Any] | None = None,
+    rtol: float | None = None,
+    atol: float = 0.0,
+) -> GradientReport:
     """Check every weight and bias gradient of ``net`` on the batch (X, Y).
 
     >>> net = Network([784, 30, 10], rng=np.random.default_rng(0))
@@ -46,8 +53,10 @@ def check_network(net: Network, X: np.ndarray, Y: np.ndarray, *, grad: Callable[
     a hand-written backprop of the same network). Leaves are named ``x['weights'][l]`` and ``x['biases'][l]``.
     """
     if not isinstance(net, Network):
-        raise InvalidType(f"net must be a gradcheck.nn.Network, got {type(net).__name__}; for other models use "
-                        "check_gradient(loss, grad, params)")
+        raise InvalidType(
+            f"net must be a gradcheck.nn.Network, got {type(net).__name__}; for other models use "
+            "check_gradient(loss, grad, params)"
+        )
     atol = non_negative("atol", atol)
     if rtol is not None:
         rtol = non_negative("rtol", rtol)
@@ -83,9 +92,9 @@ class NetworkPerturbations:
         self.by_change = self.cost.name == "cross_entropy"
         if self.by_change:
             z = self.zs[-1]
-            self.flip = np.where(z > 0, -1.0, 1.0).astype(net.dtype)   # s
-            self.coef = self.out.fn(-np.abs(z))                        # c = σ(−|z|) ≤ ½
-            self.slope = np.subtract(z > 0, Y, dtype=net.dtype)         # [z > 0] − y
+            self.flip = np.where(z > 0, -1.0, 1.0).astype(net.dtype)  # s
+            self.coef = self.out.fn(-np.abs(z))  # c = σ(−|z|) ≤ ½
+            self.slope = np.subtract(z > 0, Y, dtype=net.dtype)  # [z > 0] − y
             if net.num_layers > 1:
                 # Σₒ slope·Δ for Δ = moved ⊗ Wᴸ[:, j]: moved times (slope @ Wᴸ)[:, j]
                 self.slope_w = self.slope @ net.weights[-1]
@@ -100,7 +109,7 @@ class NetworkPerturbations:
     def perturb(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """Loss for each flat index of weights[layer] (or biases[layer]) perturbed by the matching step."""
         net, n = self.net, len(self.X)
-        per_item = n * max(net.sizes[layer + 1:])
+        per_item = n * max(net.sizes[layer + 1 :])
         chunk = max(1, CHUNK_ELEMENTS // per_item)
         out = np.empty(len(idx))
         todo = np.arange(len(idx))
@@ -109,7 +118,7 @@ class NetworkPerturbations:
             out[done] = values[done]
             todo = np.flatnonzero(~done)
         for start in range(0, len(todo), chunk):
-            sl = todo[start:start + chunk]
+            sl = todo[start : start + chunk]
             out[sl] = self._chunk(layer, is_bias, idx[sl], steps[sl])
         if net.l2 and not is_bias:
             old = net.weights[layer].reshape(-1)[idx].astype(np.float64)
@@ -117,9 +126,9 @@ class NetworkPerturbations:
             out += 0.5 * net.l2 / n * (new * new - old * old)
         return out
 
-
-    def _interpolated(self, layer: int, is_bias: bool, idx: np.ndarray,
-                      steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _interpolated(
+        self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The same values for the last hidden layer, from one interpolant per (unit, example), where it is exact.
 
         Moving Wˡ[j, i] by δ moves zˡ[b, j] by c = δ·aˡ⁻¹[b, i] and nothing else, so the change of example b's cost
@@ -135,35 +144,36 @@ class NetworkPerturbations:
         rows = idx if is_bias else idx // n_in
         delta = steps.astype(net.dtype).astype(np.float64)
         units, inv = np.unique(rows, return_inverse=True)
-        reach = np.zeros(len(units))                                   # max |δ| per unit
+        reach = np.zeros(len(units))  # max |δ| per unit
         np.maximum.at(reach, inv, np.abs(delta))
         if is_bias:
-            inputs = np.ones((n, 1))                                    # c = δ for every example
+            inputs = np.ones((n, 1))  # c = δ for every example
         else:
-            inputs = self.activations[layer].astype(np.float64)         # c = δ·aˡ⁻¹[b, i]
-        span = np.abs(inputs).max(axis=1)                                # max |aˡ⁻¹[b, :]| per example
-        half_width = reach[:, None] * span[None, :]                      # R_bj: every c lies in [−R, R]
-        points = half_width[:, :, None] * _NODES                        # (units, batch, Q)
+            inputs = self.activations[layer].astype(np.float64)  # c = δ·aˡ⁻¹[b, i]
+        span = np.abs(inputs).max(axis=1)  # max |aˡ⁻¹[b, :]| per example
+        half_width = reach[:, None] * span[None, :]  # R_bj: every c lies in [−R, R]
+        points = half_width[:, :, None] * _NODES  # (units, batch, Q)
         block = max(1, CHUNK_ELEMENTS // (n * _Q * net.sizes[-1]))
-        psi = np.concatenate([self._unit_change(layer, units[s:s + block], points[s:s + block])
-                              for s in range(0, len(units), block)])
+        psi = np.concatenate(
+            [self._unit_change(layer, units[s : s + block], points[s : s + block]) for s in range(0, len(units), block)]
+        )
         cheb = psi @ _DCT
-        dropped = 2 * np.cumsum(np.abs(cheb[..., ::-1]), axis=-1)[..., ::-1]    # [..., d]: 2 Σ_{k ≥ d} |c_k|
+        dropped = 2 * np.cumsum(np.abs(cheb[..., ::-1]), axis=-1)[..., ::-1]  # [..., d]: 2 Σ_{k ≥ d} |c_k|
         tol = 0.1 * float(np.finfo(net.dtype).eps) * abs(self.f0)
-        fits = (dropped <= tol).all(axis=1)                             # (units, Q): degree d − 1 suffices
-        fits[:, :3] = False      # degree ≥ 2, and at least the last two coefficients dropped: evidence of decay
+        fits = (dropped <= tol).all(axis=1)  # (units, Q): degree d − 1 suffices
+        fits[:, :3] = False  # degree ≥ 2, and at least the last two coefficients dropped: evidence of decay
         fits[:, -1] = False
         good = fits.any(axis=1)
         if not good.any():
             return np.empty(len(idx)), np.zeros(len(idx), dtype=bool)
         degree = int(np.argmax(fits[good], axis=1).max()) - 1
-        poly = cheb[..., :degree + 1] @ _MONOMIAL[:degree + 1, :degree + 1]     # in powers of u = c / R
+        poly = cheb[..., : degree + 1] @ _MONOMIAL[: degree + 1, : degree + 1]  # in powers of u = c / R
         scale_in = np.divide(inputs, span[:, None], out=np.zeros_like(inputs), where=span[:, None] > 0)
-        per_unit = [poly[:, :, d] @ (scale_in ** d) for d in range(degree + 1)]  # Σ_b q_bjd·(aᵢ/span_b)^d
+        per_unit = [poly[:, :, d] @ (scale_in**d) for d in range(degree + 1)]  # Σ_b q_bjd·(aᵢ/span_b)^d
         u = np.divide(delta, reach[inv], out=np.zeros_like(delta), where=reach[inv] > 0)
         cols = np.zeros(len(idx), dtype=np.intp) if is_bias else idx % n_in
         total = per_unit[degree][inv, cols]
-        for d in range(degree - 1, -1, -1):                             # Horner in u = δ / max |δ|
+        for d in range(degree - 1, -1, -1):  # Horner in u = δ / max |δ|
             total = total * u + per_unit[d][inv, cols]
         return self.f0 + total / n, good[inv]
 
@@ -171,14 +181,14 @@ class NetworkPerturbations:
         """ψ_bj(c) for unit j = units[u] of the last hidden layer: example b's change of cross-entropy when zˡ[b, j]
         moves by c[u, b, q]; float64, to full relative precision (the interpolant is only as good as these)."""
         net = self.net
-        z = self.zs[layer][:, units].T.astype(np.float64)[:, :, None]          # (units, batch, 1)
-        moved = self.act.change(z, c)   # σ(z + c) − σ(z) without cancellation where the activation has such a form
-        w = net.weights[layer + 1][:, units].T.astype(np.float64)               # (units, n_out)
+        z = self.zs[layer][:, units].T.astype(np.float64)[:, :, None]  # (units, batch, 1)
+        moved = self.act.change(z, c)  # σ(z + c) − σ(z) without cancellation where the activation has such a form
+        w = net.weights[layer + 1][:, units].T.astype(np.float64)  # (units, n_out)
         t = moved[..., None] * w[:, None, None, :] * self.flip.astype(np.float64)[None, :, None, :]
         np.expm1(t, out=t)
         t *= self.coef.astype(np.float64)[None, :, None, :]
         np.log1p(t, out=t)
-        slope = self.slope_w[:, units].T.astype(np.float64)[:, :, None]          # (units, batch, 1)
+        slope = self.slope_w[:, units].T.astype(np.float64)[:, :, None]  # (units, batch, 1)
         return t.sum(axis=-1) + moved * slope
 
     def _chunk(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -189,20 +199,20 @@ class NetworkPerturbations:
         if is_bias:
             change = np.broadcast_to(delta[:, None], (len(rows), n))
         else:
-            change = delta[:, None] * self.activations[layer][:, idx % w.shape[1]].T   # δ·aˡ⁻¹[:, i], (K, batch)
+            change = delta[:, None] * self.activations[layer][:, idx % w.shape[1]].T  # δ·aˡ⁻¹[:, i], (K, batch)
         if not self.by_change:
             return self._direct(layer, rows, change)
-        if layer == last:                       # only output j moves: every array is (K, batch)
+        if layer == last:  # only output j moves: every array is (K, batch)
             t = change * self.flip[:, rows].T
             linear = np.einsum("kb,kb->k", change, self.slope[:, rows].T)
             coef = self.coef[:, rows].T
         else:
             moved = self._moved(layer, rows, change)
             coef = self.coef
-            if layer + 1 == last:               # the logits move by moved ⊗ Wᴸ[:, j]
+            if layer + 1 == last:  # the logits move by moved ⊗ Wᴸ[:, j]
                 t = self._outer(moved, layer + 1, rows)
                 linear = np.einsum("kb,bk->k", moved, self.slope_w[:, rows])
-            else:                               # through the layers above to the logits
+            else:  # through the layers above to the logits
                 z = self._outer(moved, layer + 1, rows)
                 z += self.zs[layer + 1][None]
                 t = self._logits_from(layer + 1, z) - self.zs[last]
@@ -210,7 +220,7 @@ class NetworkPerturbations:
             t *= self.flip
         np.expm1(t, out=t)
         t *= coef
-        np.log1p(t, out=t)                       # ln(1 + c·(e^{sΔ} − 1)) per output (and example)
+        np.log1p(t, out=t)  # ln(1 + c·(e^{sΔ} − 1)) per output (and example)
         total = t.reshape(len(rows), -1) @ np.ones(t[0].size, dtype=t.dtype) + linear
         out = self.f0 + total.astype(np.float64) / n
         bad = np.flatnonzero(~np.isfinite(out))  # e^{sΔ} overflowed (a huge step): recompute those directly
@@ -224,7 +234,7 @@ class NetworkPerturbations:
             z = self._outer(self._moved(layer, rows, change), layer + 1, rows)
             z += self.zs[layer + 1][None]
             return self._loss_from(layer + 1, z) + self.penalty
-        z = np.repeat(self.zs[layer][None], len(rows), axis=0)                   # (K, batch, n_L)
+        z = np.repeat(self.zs[layer][None], len(rows), axis=0)  # (K, batch, n_L)
         z[np.arange(len(rows)), :, rows] += change
         return self._loss_from(layer, z) + self.penalty
 

@@ -14,9 +14,21 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CURRENT", "DEFAULTS", "OPTIONS", "RECORDS", "Checker", "gradcheck", "pytest_addoption", "pytest_configure",
-           "pytest_runtest_call", "pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary",
-           "pytest_testnodedown"]
+__all__ = [
+    "CURRENT",
+    "DEFAULTS",
+    "OPTIONS",
+    "RECORDS",
+    "Checker",
+    "gradcheck",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_runtest_call",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+    "pytest_testnodedown",
+]
 
 OPTIONS = ("mode", "rtol", "atol", "method")
 RECORDS = pytest.StashKey[list]()
@@ -26,8 +38,12 @@ CURRENT = pytest.StashKey[Any]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checks (gradcheck)")
-    group.addoption("--gradcheck-mode", choices=("full", "fast"), default=None,
-                    help="default mode of the gradcheck fixture: full (every element) or fast (random directions)")
+    group.addoption(
+        "--gradcheck-mode",
+        choices=("full", "fast"),
+        default=None,
+        help="default mode of the gradcheck fixture: full (every element) or fast (random directions)",
+    )
     group.addoption("--gradcheck-rtol", type=float, default=None, help="default rtol of the gradcheck fixture")
     group.addoption("--gradcheck-atol", type=float, default=None, help="default atol of the gradcheck fixture")
     parser.addini("gradcheck_mode", "default mode of the gradcheck fixture (full or fast)", default=None)
@@ -36,8 +52,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gradcheck(rtol=None, atol=None, mode=None, method=None): defaults for the "
-                                       "gradient checks made through the gradcheck fixture in this test")
+    config.addinivalue_line(
+        "markers",
+        "gradcheck(rtol=None, atol=None, mode=None, method=None): defaults for the "
+        "gradient checks made through the gradcheck fixture in this test",
+    )
     config.stash[RECORDS] = []
     config.stash[DEFAULTS] = _configured(config)
 
@@ -47,8 +66,10 @@ def _configured(config: pytest.Config) -> dict[str, Any]:
     usage error naming the option, never a failure inside every test."""
     merged: dict[str, Any] = {}
     for name in ("mode", "rtol", "atol"):
-        for source, value in ((f"ini option gradcheck_{name}", config.getini(f"gradcheck_{name}")),
-                              (f"--gradcheck-{name}", config.getoption(f"gradcheck_{name}", None))):
+        for source, value in (
+            (f"ini option gradcheck_{name}", config.getini(f"gradcheck_{name}")),
+            (f"--gradcheck-{name}", config.getoption(f"gradcheck_{name}", None)),
+        ):
             if value in (None, ""):
                 continue
             merged[name] = _parse(name, value, source)
@@ -76,8 +97,10 @@ def _marker_options(item: Any) -> dict[str, Any]:
     from gradcheck.errors import InvalidArgument
 
     if marker.args:
-        raise InvalidArgument(f"@pytest.mark.gradcheck{marker.args!r}: the marker takes keywords only, "
-                              f"e.g. @pytest.mark.gradcheck(rtol={marker.args[0]!r}); known: {', '.join(OPTIONS)}")
+        raise InvalidArgument(
+            f"@pytest.mark.gradcheck{marker.args!r}: the marker takes keywords only, "
+            f"e.g. @pytest.mark.gradcheck(rtol={marker.args[0]!r}); known: {', '.join(OPTIONS)}"
+        )
     unknown = sorted(set(marker.kwargs) - set(OPTIONS))
     if unknown:
         raise InvalidArgument(f"@pytest.mark.gradcheck got unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
@@ -146,8 +169,8 @@ class Checker:
         start = time.perf_counter()
         report = check(*args, **opts)
         self._config.stash[RECORDS].append(
-            {"test": self._test_id(), "ok": report.ok, "margin": report.margin,
-             "seconds": time.perf_counter() - start})
+            {"test": self._test_id(), "ok": report.ok, "margin": report.margin, "seconds": time.perf_counter() - start}
+        )
         if not report.ok:
             raise GradientMismatch(report)
         return report
@@ -204,5 +227,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             per_test.setdefault(r["test"], []).append(r)
         for test, rs in sorted(per_test.items()):
             bad = sum(not r["ok"] for r in rs)
-            terminalreporter.write_line(f"  {test}: {len(rs)} checks, {bad} failed, worst margin "
-                                        f"{max(r['margin'] for r in rs):.3g}, {sum(r['seconds'] for r in rs):.3f} s")
+            terminalreporter.write_line(
+                f"  {test}: {len(rs)} checks, {bad} failed, worst margin "
+                f"{max(r['margin'] for r in rs):.3g}, {sum(r['seconds'] for r in rs):.3f} s"
+            )

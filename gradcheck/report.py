@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GradientReport", "LeafReport", "Probe", "RULE"]
+__all__ = ["RULE", "GradientReport", "LeafReport", "Probe"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -16,15 +16,15 @@ class LeafReport:
     """One leaf of x: every element's analytic and numeric derivative, error estimate and tolerance."""
 
     path: str
-    analytic: np.ndarray   # grad(x) at this leaf
-    numeric: np.ndarray    # central differences, Richardson-extrapolated
-    error: np.ndarray      # estimated error of ``numeric`` (truncation + rounding)
+    analytic: np.ndarray  # grad(x) at this leaf
+    numeric: np.ndarray  # central differences, Richardson-extrapolated
+    error: np.ndarray  # estimated error of ``numeric`` (truncation + rounding)
     tolerance: np.ndarray  # atol + rtol·max(|analytic|, |numeric|) + error
-    step: np.ndarray       # the step h used for each element
-    kink: np.ndarray       # True where f is not differentiable at x and analytic lies between the one-sided slopes
+    step: np.ndarray  # the step h used for each element
+    kink: np.ndarray  # True where f is not differentiable at x and analytic lies between the one-sided slopes
     checked: np.ndarray | None = None  # fast mode: the elements that were differentiated (None: all of them)
-    jump: np.ndarray | None = None     # size of a jump of func found at x (0 where func is continuous)
-    rtol: float = float("nan")         # the relative tolerance this leaf was judged with
+    jump: np.ndarray | None = None  # size of a jump of func found at x (0 where func is continuous)
+    rtol: float = float("nan")  # the relative tolerance this leaf was judged with
 
     @property
     def jumps(self) -> np.ndarray:
@@ -113,27 +113,38 @@ class LeafReport:
         where = _index(i)
         head = f"d {func_name} / d {self.path}: {int(failed.sum())} of {failed.size} entries differ; worst at {where}: "
         if self.jumps[i]:
-            body = (f"{func_name} jumps by {float(self.jump[i]):.3g} at x along this element (analytic {float(a):.6g}); "
-                    f"{func_name} is not continuous there, so no derivative exists to check: move x off the jump, or "
-                    "make func continuous")
+            body = (
+                f"{func_name} jumps by {float(self.jump[i]):.3g} at x along this element (analytic {float(a):.6g}); "
+                f"{func_name} is not continuous there, so no derivative exists to check: move x off the jump, or "
+                "make func continuous"
+            )
         elif not np.isfinite(a):
             body = f"analytic {float(a):.6g} is not finite (numeric {n:.6g})"
         elif not np.isfinite(n):
-            body = (f"numeric derivative is {n} ({func_name} was not finite within ±2·{h:.2g} of x); the gradient "
-                    "cannot be checked there: pass a smaller step=")
+            body = (
+                f"numeric derivative is {n} ({func_name} was not finite within ±2·{h:.2g} of x); the gradient "
+                "cannot be checked there: pass a smaller step="
+            )
         elif not np.isfinite(self.tolerance[i]):
-            body = (f"analytic {float(a):.6g}, numeric {n:.6g}, but the error estimate {e:.2g} is not finite: "
-                    f"{func_name} changes too much within ±2·{h:.2g} of x for the difference to be judged")
+            body = (
+                f"analytic {float(a):.6g}, numeric {n:.6g}, but the error estimate {e:.2g} is not finite: "
+                f"{func_name} changes too much within ±2·{h:.2g} of x for the difference to be judged"
+            )
         else:
             rel = d / mag if mag else float("inf")
-            body = (f"analytic {float(a):.6g}, numeric {n:.6g} ± {e:.2g}; difference {d:.2g} (rel. {rel:.2g}) > "
-                    f"tolerance {self.tolerance[i]:.2g} = atol {atol:.2g} + rtol {rtol:.2g}·{mag:.2g} + error "
-                    f"estimate {e:.2g}")
+            body = (
+                f"analytic {float(a):.6g}, numeric {n:.6g} ± {e:.2g}; difference {d:.2g} (rel. {rel:.2g}) > "
+                f"tolerance {self.tolerance[i]:.2g} = atol {atol:.2g} + rtol {rtol:.2g}·{mag:.2g} + error "
+                f"estimate {e:.2g}"
+            )
         text = f"{head}{body}; step {h:.2g}"
         others = [tuple(int(k) for k in idx) for idx in np.argwhere(failed) if tuple(idx) != i]
         if others:
-            listed = ", ".join(f"{_index(k)}: analytic {float(self.analytic[k]):.6g} vs numeric "
-                               f"{self.numeric[k]:.6g} (difference {self.difference[k]:.2g})" for k in others[:limit])
+            listed = ", ".join(
+                f"{_index(k)}: analytic {float(self.analytic[k]):.6g} vs numeric "
+                f"{self.numeric[k]:.6g} (difference {self.difference[k]:.2g})"
+                for k in others[:limit]
+            )
             more = f" and {len(others) - limit} more" if len(others) > limit else ""
             text += f"\n    also {listed}{more}"
         return text
@@ -143,8 +154,10 @@ def _index(i: tuple[int, ...]) -> str:
     return "()" if not i else f"({', '.join(map(str, i))}{',' if len(i) == 1 else ''})"
 
 
-RULE = ("|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element; error = "
-        "|D(h) − D(2h)| + 1.5·noise/h, where D is the central difference and noise bounds func's rounding error")
+RULE = (
+    "|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element; error = "
+    "|D(h) − D(2h)| + 1.5·noise/h, where D is the central difference and noise bounds func's rounding error"
+)
 
 
 @dataclass(frozen=True)
@@ -157,12 +170,13 @@ class Probe:
     tolerance: float
     note: str = ""
     explained: bool = False  # it failed, and the elements behind it were found and judged one by one
-    smooth: bool = True      # f has no kink along the probe's stencil (else the difference proves nothing)
+    smooth: bool = True  # f has no kink along the probe's stencil (else the difference proves nothing)
 
     @property
     def ok(self) -> bool:
-        matches = (bool(abs(self.analytic - self.numeric) <= self.tolerance) and math.isfinite(self.tolerance)
-                   and self.smooth)
+        matches = (
+            bool(abs(self.analytic - self.numeric) <= self.tolerance) and math.isfinite(self.tolerance) and self.smooth
+        )
         return matches or self.note.startswith("kink") or self.explained
 
     @property
@@ -183,16 +197,16 @@ class GradientReport:
     leaves: list[LeafReport]
     rtol: float
     atol: float
-    noise: float          # bound on the rounding error of one func evaluation, as estimated at x
-    value: float          # func(x)
+    noise: float  # bound on the rounding error of one func evaluation, as estimated at x
+    value: float  # func(x)
     func_name: str
-    calls: int            # calls of func (a vectorized batch counts once; check_network's batched losses, none)
+    calls: int  # calls of func (a vectorized batch counts once; check_network's batched losses, none)
     problems: list[str] = field(default_factory=list)  # broken invariants (x mutated, grad not repeatable, …)
     rule: str = RULE
     mode: str = "full"
     probes: list[Probe] = field(default_factory=list)  # fast mode
-    seed: Any = None                                   # fast mode: the entropy of the rng that drew the probes
-    notes: list[str] = field(default_factory=list)     # what the check did differently (complex-step fallback, …)
+    seed: Any = None  # fast mode: the entropy of the rng that drew the probes
+    notes: list[str] = field(default_factory=list)  # what the check did differently (complex-step fallback, …)
 
     @property
     def ok(self) -> bool:
@@ -221,28 +235,56 @@ class GradientReport:
         size = sum(leaf.analytic.size for leaf in self.leaves)
         bad = sum(int(leaf.failed.sum()) for leaf in self.leaves)
         verdict = "passed" if self.ok else "FAILED"
-        lines = [f"gradient check {verdict}: {bad} of {size} entries differ in {len(self.failures)} of "
-                 f"{len(self.leaves)} leaves; worst |difference|/tolerance {self.margin:.3g} (≤ 1 passes)"]
+        lines = [
+            f"gradient check {verdict}: {bad} of {size} entries differ in {len(self.failures)} of "
+            f"{len(self.leaves)} leaves; worst |difference|/tolerance {self.margin:.3g} (≤ 1 passes)"
+        ]
         if self.probes:
             lines[0] += f"; {sum(not p.ok for p in self.probes)} of {len(self.probes)} random directions failed"
         lines += [f"  problem: {p}" for p in self.problems]
         lines += [f"  note: {n}" for n in self.notes]
         if self.mode == "fast":
-            lines.append(f"  fast mode: {len(self.probes)} random directions (seed {self.seed}); a failing direction is "
-                         "narrowed to one element by halving")
-            lines += [f"  direction {i}: ⟨grad, u⟩ {p.analytic:.10g}, numeric {p.numeric:.10g} ± {p.error:.2g}, "
-                      f"tolerance {p.tolerance:.2g}: {'ok' if p.ok else 'FAILED'}{' (' + p.note + ')' if p.note else ''}"
-                      for i, p in enumerate(self.probes)]
+            lines.append(
+                f"  fast mode: {len(self.probes)} random directions (seed {self.seed}); a failing direction is "
+                "narrowed to one element by halving"
+            )
+            lines += [
+                f"  direction {i}: ⟨grad, u⟩ {p.analytic:.10g}, numeric {p.numeric:.10g} ± {p.error:.2g}, "
+                f"tolerance {p.tolerance:.2g}: {'ok' if p.ok else 'FAILED'}{' (' + p.note + ')' if p.note else ''}"
+                for i, p in enumerate(self.probes)
+            ]
         lines.append(f"  rule: {self.rule}")
-        lines.append(f"  rtol {self.rtol:.3g}, atol {self.atol:.3g}, noise {self.noise:.3g}, "
-                     f"{self.func_name}(x) = {self.value:.6g}, {self.calls} calls")
-        header = ("leaf", "shape", "dtype", "failed", "kinks", "jumps", "max abs err", "max rel err", "resolution",
-                  "margin")
+        lines.append(
+            f"  rtol {self.rtol:.3g}, atol {self.atol:.3g}, noise {self.noise:.3g}, "
+            f"{self.func_name}(x) = {self.value:.6g}, {self.calls} calls"
+        )
+        header = (
+            "leaf",
+            "shape",
+            "dtype",
+            "failed",
+            "kinks",
+            "jumps",
+            "max abs err",
+            "max rel err",
+            "resolution",
+            "margin",
+        )
         rows = [header] + [
-            (leaf.path, str(leaf.shape), str(leaf.dtype), f"{int(leaf.failed.sum())}/{leaf.analytic.size}",
-             str(int(leaf.kink.sum())), str(int(leaf.jumps.sum())),
-             f"{leaf.max_abs_error:.2g}", f"{leaf.max_rel_error:.2g}", f"{leaf.resolution:.2g}",
-             f"{leaf.margin:.3g}") for leaf in self.leaves]
+            (
+                leaf.path,
+                str(leaf.shape),
+                str(leaf.dtype),
+                f"{int(leaf.failed.sum())}/{leaf.analytic.size}",
+                str(int(leaf.kink.sum())),
+                str(int(leaf.jumps.sum())),
+                f"{leaf.max_abs_error:.2g}",
+                f"{leaf.max_rel_error:.2g}",
+                f"{leaf.resolution:.2g}",
+                f"{leaf.margin:.3g}",
+            )
+            for leaf in self.leaves
+        ]
         widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
         lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
         lines += ["  " + leaf.describe_failure(self.func_name, self.rtol, self.atol) for leaf in self.failures]

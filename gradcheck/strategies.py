@@ -16,8 +16,10 @@ entry point does the same as soon as Hypothesis is imported.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,16 +28,17 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gradcheck._args import finite, float_dtype, is_real
+from gradcheck.errors import InvalidArgument, InvalidType
 from gradcheck.nn.activations import HIDDEN, OUTPUTS
 from gradcheck.nn.costs import COSTS
-from gradcheck.errors import InvalidArgument, InvalidType
 from gradcheck.nn.network import Network
 
 __all__ = ["architectures", "float_arrays", "networks", "problems", "pytrees"]
 
 
-def architectures(*, min_layers: int = 1, max_layers: int = 4, min_width: int = 1,
-                  max_width: int = 8) -> st.SearchStrategy[list[int]]:
+def architectures(
+    *, min_layers: int = 1, max_layers: int = 4, min_width: int = 1, max_width: int = 8
+) -> st.SearchStrategy[list[int]]:
     """Layer sizes ``[n_in, n_1, …, n_L]`` with L weighted layers, ``min_layers ≤ L ≤ max_layers``; shrinks towards
     one layer of width ``min_width``."""
     _check_range("min_layers", min_layers, "max_layers", max_layers, lowest=1)
@@ -43,55 +46,73 @@ def architectures(*, min_layers: int = 1, max_layers: int = 4, min_width: int = 
     return st.lists(st.integers(min_width, max_width), min_size=min_layers + 1, max_size=max_layers + 1)
 
 
-def networks(*, architectures: st.SearchStrategy[list[int]] | None = None,
-             activations: Sequence[str] = tuple(HIDDEN), outputs: Sequence[str] = tuple(OUTPUTS),
-             costs: Sequence[str] = tuple(COSTS), dtypes: Sequence[Any] = ("float64", "float32"),
-             weight_scale: float = 1.0, l2: Sequence[float] = (0.0, 0.1)) -> st.SearchStrategy[Network]:
+def networks(
+    *,
+    architectures: st.SearchStrategy[list[int]] | None = None,
+    activations: Sequence[str] = tuple(HIDDEN),
+    outputs: Sequence[str] = tuple(OUTPUTS),
+    costs: Sequence[str] = tuple(COSTS),
+    dtypes: Sequence[Any] = ("float64", "float32"),
+    weight_scale: float = 1.0,
+    l2: Sequence[float] = (0.0, 0.1),
+) -> st.SearchStrategy[Network]:
     """:class:`~gradcheck.nn.Network` objects whose output and cost fit together.
 
     Weights are uniform with the variance of network2's N(0, 1/n_in) initialisation times ``weight_scale``² (so
     ``weight_scale=5`` saturates sigmoid units), biases with variance ``weight_scale``²; they shrink towards 0.
     ``l2`` lists the regularisation strengths to choose from.
     """
-    arch = globals()["architectures"]() if architectures is None else architectures
-    if not isinstance(arch, st.SearchStrategy):
-        raise InvalidType(f"architectures={arch!r}; pass a strategy such as architectures(max_layers=3)")
-    activations = _check_names("activations", activations, HIDDEN)
-    outputs = _check_names("outputs", outputs, OUTPUTS)
-    costs = _check_names("costs", costs, COSTS)
-    heads = [(o, c) for c in costs for o in outputs if o in COSTS[c].outputs]
-    if not heads:
-        raise InvalidArgument(f"no cost in costs={list(costs)} fits an output in outputs={list(outputs)}: "
-                              "cross_entropy needs 'sigmoid', log_likelihood needs 'softmax', quadratic takes any")
-    dtypes = [float_dtype("dtype", d) for d in _non_empty("dtypes", dtypes)]
-    if not (is_real(weight_scale) and finite(weight_scale) and weight_scale > 0):
-        raise InvalidArgument(f"weight_scale={weight_scale!r}; it must be a positive finite number (1 is network2's "
-                              "initialisation)")
-    l2 = _non_empty("l2", l2)
-    if any(not (is_real(v) and finite(v) and v >= 0) for v in l2):
-        raise InvalidArgument(f"l2={list(l2)!r}; every strength must be a finite number >= 0")
-
-    @st.composite
-    def build(draw: st.DrawFn) -> Network:
-        sizes = draw(arch)
-        activation = draw(st.sampled_from(activations))
-        output, cost = draw(st.sampled_from(heads))
-        dtype = draw(st.sampled_from(dtypes))
-        strength = draw(st.sampled_from(l2))
-        unit = _uniform(dtype)
-        # Uniform on [−1, 1] has variance 1/3: scale by √3 to match a normal of the same variance.
-        weights = [_scaled(draw(hnp.arrays(dtype, (n, m), elements=unit)), weight_scale * math.sqrt(3 / m))
-                   for m, n in zip(sizes[:-1], sizes[1:])]
-        biases = [_scaled(draw(hnp.arrays(dtype, (n,), elements=unit)), weight_scale * math.sqrt(3))
-                  for n in sizes[1:]]
-        return Network(sizes, activation=activation, output=output, cost=cost, l2=strength, dtype=dtype,
-                       weights=weights, biases=biases)
-
-    return build()
+    options = _given(networks, locals())
+    _NetworkSpec.of(**options)  # refuse bad options now, not at the first draw
+    return _Draw.networks(**options)
 
 
-def problems(*, min_batch: int = 1, max_batch: int = 6, input_scale: float = 2.0, kink_margin: float | None = None,
-             **network_options: Any) -> st.SearchStrategy[tuple[Network, np.ndarray, np.ndarray]]:
+@dataclass(frozen=True)
+class _NetworkSpec:
+    """networks()'s options, checked and normalised."""
+
+    architectures: st.SearchStrategy[list[int]]
+    activations: list[str]
+    heads: list[tuple[str, str]]  # (output, cost) pairs that fit together
+    dtypes: list[np.dtype]
+    weight_scale: float
+    l2: list[float]
+
+    @classmethod
+    def of(cls, **options: Any) -> _NetworkSpec:
+        bound = inspect.signature(networks).bind(**options)
+        bound.apply_defaults()
+        arch, activations, outputs, costs, dtypes, weight_scale, l2 = bound.arguments.values()
+        arch = architectures() if arch is None else arch
+        if not isinstance(arch, st.SearchStrategy):
+            raise InvalidType(f"architectures={arch!r}; pass a strategy such as architectures(max_layers=3)")
+        outputs = _check_names("outputs", outputs, OUTPUTS)
+        costs = _check_names("costs", costs, COSTS)
+        heads = [(o, c) for c in costs for o in outputs if o in COSTS[c].outputs]
+        if not heads:
+            raise InvalidArgument(
+                f"no cost in costs={list(costs)} fits an output in outputs={list(outputs)}: "
+                "cross_entropy needs 'sigmoid', log_likelihood needs 'softmax', quadratic takes any"
+            )
+        if not (is_real(weight_scale) and finite(weight_scale) and weight_scale > 0):
+            raise InvalidArgument(
+                f"weight_scale={weight_scale!r}; it must be a positive finite number (1 is network2's initialisation)"
+            )
+        l2 = _non_empty("l2", l2)
+        if any(not (is_real(v) and finite(v) and v >= 0) for v in l2):
+            raise InvalidArgument(f"l2={list(l2)!r}; every strength must be a finite number >= 0")
+        dtypes = [float_dtype("dtype", d) for d in _non_empty("dtypes", dtypes)]
+        return cls(arch, _check_names("activations", activations, HIDDEN), heads, dtypes, float(weight_scale), l2)
+
+
+def problems(
+    *,
+    min_batch: int = 1,
+    max_batch: int = 6,
+    input_scale: float = 2.0,
+    kink_margin: float | None = None,
+    **network_options: Any,
+) -> st.SearchStrategy[tuple[Network, np.ndarray, np.ndarray]]:
     """``(net, X, Y)``: a network from :func:`networks` (``network_options`` go there) with a batch of inputs
     X (batch, n_in) in [−input_scale, input_scale] and targets Y (batch, n_out) valid for its cost: one-hot for
     log_likelihood, in [0, 1] for cross_entropy, in [−1, 1] for quadratic.
@@ -107,42 +128,32 @@ def problems(*, min_batch: int = 1, max_batch: int = 6, input_scale: float = 2.0
     known = {"architectures", "activations", "outputs", "costs", "dtypes", "weight_scale", "l2"}
     unknown = sorted(set(network_options) - known)
     if unknown:
-        raise InvalidArgument(f"problems() got unknown option(s) {unknown}; it takes min_batch, max_batch, "
-                              f"input_scale, kink_margin and networks()'s options {sorted(known)}")
-    nets = networks(**network_options)
-
-    @st.composite
-    def build(draw: st.DrawFn) -> tuple[Network, np.ndarray, np.ndarray]:
-        net = draw(nets)
-        batch = draw(st.integers(min_batch, max_batch))
-        n_in, n_out = net.sizes[0], net.sizes[-1]
-        unit = _uniform(net.dtype)
-        X = _scaled(draw(hnp.arrays(net.dtype, (batch, n_in), elements=unit)), input_scale)
-        if net.cost == "log_likelihood":
-            labels = draw(st.lists(st.integers(0, n_out - 1), min_size=batch, max_size=batch))
-            Y = np.eye(n_out, dtype=net.dtype)[labels]
-        elif net.cost == "cross_entropy":
-            Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=_uniform(net.dtype, 0.0, 1.0)))
-        else:
-            Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=unit))
-        if kink_margin and net.hidden_activation.kink and net.num_layers > 1:
-            zs = net.backprop(X, Y).zs[:-1]
-            assume(all(np.abs(z).min() >= kink_margin for z in zs))
-        return net, X, Y
-
-    return build()
+        raise InvalidArgument(
+            f"problems() got unknown option(s) {unknown}; it takes min_batch, max_batch, "
+            f"input_scale, kink_margin and networks()'s options {sorted(known)}"
+        )
+    networks(**network_options)  # refuse bad network options now
+    return _Draw.problems(**_given(problems, locals()))
 
 
-def float_arrays(shape: int | tuple[int, ...], *, dtype: Any = "float64", scale: float = 1.0,
-                 avoid: Sequence[float] = (), margin: float = 0.0) -> st.SearchStrategy[np.ndarray]:
+def float_arrays(
+    shape: int | tuple[int, ...],
+    *,
+    dtype: Any = "float64",
+    scale: float = 1.0,
+    avoid: Sequence[float] = (),
+    margin: float = 0.0,
+) -> st.SearchStrategy[np.ndarray]:
     """Arrays of ``shape`` with finite, well-scaled entries in [−scale, scale] (no subnormals), each at least
     ``margin`` away from every point in ``avoid`` (for example ``avoid=(0.0,)`` for a ReLU's kink)."""
     dt = float_dtype("dtype", dtype)
     if not (is_real(scale) and finite(scale) and scale > 0):
         raise InvalidArgument(f"scale={scale!r}; it must be a positive finite number")
     if margin < 0 or (avoid and margin * 2 >= scale):
-        raise InvalidArgument(f"margin={margin!r} with scale={scale!r}: the margin must be >= 0 and leave room in "
-                              "[−scale, scale]; lower it or raise scale")
+        raise InvalidArgument(
+            f"margin={margin!r} with scale={scale!r}: the margin must be >= 0 and leave room in "
+            "[−scale, scale]; lower it or raise scale"
+        )
     elements = _uniform(dt, -scale, scale)
     if avoid and margin:
         points = [float(p) for p in avoid]
@@ -166,12 +177,22 @@ def pytrees(structure: Any, **array_options: Any) -> st.SearchStrategy[Any]:
     raise InvalidType(f"structure contains {structure!r}; use dicts, lists and tuples of shapes such as (3, 2)")
 
 
+def _given(strategy: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The options a strategy's caller passed (those not at their defaults), so that it prints as that call."""
+    parameters = inspect.signature(strategy).parameters
+    given = {k: v for k, v in values.items() if k in parameters and v is not parameters[k].default}
+    extra = values.get("network_options") if "network_options" in parameters else None
+    given.pop("network_options", None)
+    return {**given, **(extra or {})}
+
+
 # -- helpers -------------------------------------------------------------------------------------------------------
 def _uniform(dtype: np.dtype, lo: float = -1.0, hi: float = 1.0) -> st.SearchStrategy[float]:
     # Magnitudes below 1e-6 become 0: no network has a weight of 1e-38, and near the underflow threshold W² (in the
     # loss) underflows where W (in the gradient) does not, which tests the dtype rather than the gradient.
     return st.floats(lo, hi, width=8 * np.dtype(dtype).itemsize, allow_subnormal=False).map(
-        lambda v: 0.0 if abs(v) < 1e-6 else v)
+        lambda v: 0.0 if abs(v) < 1e-6 else v
+    )
 
 
 def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
@@ -208,4 +229,61 @@ def _non_empty(arg: str, values: Any) -> list[Any]:
     return list(values)
 
 
-st.register_type_strategy(Network, networks())   # st.from_type(Network) draws from networks()
+class _Draw:
+    """The strategies' draws, as module-level composites: a strategy prints as the call that built it, such as
+    ``networks(activations=['tanh'])``. Options were checked when the strategy was built; here they are only
+    normalised again."""
+
+    @staticmethod
+    @st.composite
+    def networks(draw: st.DrawFn, **options: Any) -> Network:
+        spec = _NetworkSpec.of(**options)
+        sizes = draw(spec.architectures)
+        activation = draw(st.sampled_from(spec.activations))
+        output, cost = draw(st.sampled_from(spec.heads))
+        dtype = draw(st.sampled_from(spec.dtypes))
+        strength = draw(st.sampled_from(spec.l2))
+        unit = _uniform(dtype)
+        scale = spec.weight_scale
+        # Uniform on [−1, 1] has variance 1/3: scale by √3 to match a normal of the same variance.
+        weights = [
+            _scaled(draw(hnp.arrays(dtype, (n, m), elements=unit)), scale * math.sqrt(3 / m))
+            for m, n in zip(sizes[:-1], sizes[1:])
+        ]
+        biases = [_scaled(draw(hnp.arrays(dtype, (n,), elements=unit)), scale * math.sqrt(3)) for n in sizes[1:]]
+        return Network(
+            sizes,
+            activation=activation,
+            output=output,
+            cost=cost,
+            l2=strength,
+            dtype=dtype,
+            weights=weights,
+            biases=biases,
+        )
+
+    @staticmethod
+    @st.composite
+    def problems(draw: st.DrawFn, **options: Any) -> tuple[Network, np.ndarray, np.ndarray]:
+        bound = inspect.signature(problems).bind(**options)
+        bound.apply_defaults()
+        min_batch, max_batch, input_scale, kink_margin, network_options = bound.arguments.values()
+        net = draw(networks(**network_options))
+        batch = draw(st.integers(min_batch, max_batch))
+        n_in, n_out = net.sizes[0], net.sizes[-1]
+        unit = _uniform(net.dtype)
+        X = _scaled(draw(hnp.arrays(net.dtype, (batch, n_in), elements=unit)), input_scale)
+        if net.cost == "log_likelihood":
+            labels = draw(st.lists(st.integers(0, n_out - 1), min_size=batch, max_size=batch))
+            Y = np.eye(n_out, dtype=net.dtype)[labels]
+        elif net.cost == "cross_entropy":
+            Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=_uniform(net.dtype, 0.0, 1.0)))
+        else:
+            Y = draw(hnp.arrays(net.dtype, (batch, n_out), elements=unit))
+        if kink_margin and net.hidden_activation.kink and net.num_layers > 1:
+            zs = net.backprop(X, Y).zs[:-1]
+            assume(all(np.abs(z).min() >= kink_margin for z in zs))
+        return net, X, Y
+
+
+st.register_type_strategy(Network, networks())  # st.from_type(Network) draws from networks()

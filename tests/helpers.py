@@ -11,8 +11,17 @@ ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity"]
 COMBINATIONS = [(act, out, cost) for act in ACTIVATIONS for out, cost in PAIRS]
 
 
-def problem(activation="sigmoid", output="sigmoid", cost="cross_entropy", *, sizes=(3, 4, 2), batch=5, seed=0,
-            l2=0.0, dtype="float64"):
+def problem(
+    activation="sigmoid",
+    output="sigmoid",
+    cost="cross_entropy",
+    *,
+    sizes=(3, 4, 2),
+    batch=5,
+    seed=0,
+    l2=0.0,
+    dtype="float64",
+):
     """A network with data valid for its cost, all from one seeded generator."""
     rng = np.random.default_rng(seed)
     net = Network(list(sizes), activation=activation, output=output, cost=cost, l2=l2, dtype=dtype, rng=rng)
@@ -51,10 +60,10 @@ def rounding_scales(net, bp, Y):
     W = [np.abs(w).astype(np.float64) for w in net.weights]
     A = [np.abs(a).astype(np.float64) for a in bp.activations]
     zs = [z.astype(np.float64) for z in bp.zs]
-    a_err, z_err = [np.zeros_like(A[0])], []          # X is given exactly
+    a_err, z_err = [np.zeros_like(A[0])], []  # X is given exactly
     for l in range(L):
         z_err.append(A[l] @ W[l].T + np.abs(net.biases[l]) + a_err[l] @ W[l].T)
-        spread = np.abs(prime(zs[l])) if l < L - 1 else 1.0   # output activations: |∂a/∂z| ≤ 1
+        spread = np.abs(prime(zs[l])) if l < L - 1 else 1.0  # output activations: |∂a/∂z| ≤ 1
         a_err.append(spread * z_err[l] + A[l + 1])
     m = A[-1] + np.abs(Y).astype(np.float64) + z_err[-1]
     deltas = [m]

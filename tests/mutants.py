@@ -63,18 +63,18 @@ def backprop(net, X, Y, bug=None):
         elif bug == "dC/da used as delta":
             delta = (a - Y) / (a * (1 - a))
         else:
-            delta = cost.delta(out, z, a, Y)                                        # BP1
+            delta = cost.delta(out, z, a, Y)  # BP1
         grad_w, grad_b = [None] * L, [None] * L
         for l in range(L - 1, -1, -1):
             grad_b[l] = delta.sum(axis=0) if bug == "bias gradient summed, cost averaged" else delta.mean(axis=0)
             if bug == "cached activations mutated in place" and l:
-                acts[l] *= act.prime(zs[l - 1], acts[l])   # σ′ computed "in place" before BP4 has read aˡ⁻¹
+                acts[l] *= act.prime(zs[l - 1], acts[l])  # σ′ computed "in place" before BP4 has read aˡ⁻¹
             below = acts[l]
             if bug == "BP4 with z of the layer below" and l:
                 below = zs[l - 1]
             elif bug == "BP4 with the layer's own activation":
                 below = acts[l + 1]
-            grad_w[l] = delta.T @ below / n                                         # BP4
+            grad_w[l] = delta.T @ below / n  # BP4
             if bug != "L2 in the loss but not in the gradient":
                 grad_w[l] = grad_w[l] + net.l2 / n * W[l]
             if bug == "weights updated before the delta is propagated":
@@ -92,9 +92,9 @@ def backprop(net, X, Y, bug=None):
             elif bug == "sigma' evaluated at a instead of z":
                 delta = propagated * act.prime(acts[l], act.fn(acts[l]))
             elif bug == "cached activations mutated in place":
-                delta = propagated * acts[l]                   # acts[l] now holds σ′
+                delta = propagated * acts[l]  # acts[l] now holds σ′
             else:
-                delta = propagated * act.prime(zs[l - 1], acts[l])                  # BP2
+                delta = propagated * act.prime(zs[l - 1], acts[l])  # BP2
     if bug == "one index slip in a single element":
         grad_b[-1] = grad_b[-1].copy()
         grad_b[-1][-1] = grad_b[-1][-2]

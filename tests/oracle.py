@@ -33,8 +33,14 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-HIDDEN = {"sigmoid": _sigmoid, "tanh": np.tanh, "relu": _relu, "leaky_relu": _leaky, "softplus": _softplus,
-          "identity": lambda z: z}
+HIDDEN = {
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "relu": _relu,
+    "leaky_relu": _leaky,
+    "softplus": _softplus,
+    "identity": lambda z: z,
+}
 OUTPUT = {"sigmoid": _sigmoid, "softmax": _softmax, "identity": lambda z: z}
 
 

@@ -28,12 +28,20 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "gradcheck"
 
 LAYERS = {  # module-name prefix -> layer; the longest matching prefix wins
-    "gradcheck.errors": "core", "gradcheck._args": "core", "gradcheck.report": "core",
+    "gradcheck.errors": "core",
+    "gradcheck._args": "core",
+    "gradcheck.report": "core",
     "gradcheck._engine": "engine",
     "gradcheck.nn": "nn",
-    "gradcheck": "api", "gradcheck.check": "api", "gradcheck.jacobian": "api", "gradcheck.network_check": "api",
-    "gradcheck.strategies": "integrations", "gradcheck.plugin": "integrations", "gradcheck._hypothesis": "integrations",
-    "gradcheck.book": "book", "gradcheck.__main__": "book",
+    "gradcheck": "api",
+    "gradcheck.check": "api",
+    "gradcheck.jacobian": "api",
+    "gradcheck.network_check": "api",
+    "gradcheck.strategies": "integrations",
+    "gradcheck.plugin": "integrations",
+    "gradcheck._hypothesis": "integrations",
+    "gradcheck.book": "book",
+    "gradcheck.__main__": "book",
 }
 ALLOWED = {
     "core": {"core"},
@@ -86,8 +94,10 @@ def test_imports_follow_the_dependency_rule(name, tree):
     layer = _layer(name)
     for module, names, line in _imports(tree):
         for target in _targets(module, names):
-            assert _layer(target) in ALLOWED[layer], (f"{name}:{line} imports {target} ({_layer(target)}), but the "
-                                                      f"{layer} layer may only use {sorted(ALLOWED[layer])}")
+            assert _layer(target) in ALLOWED[layer], (
+                f"{name}:{line} imports {target} ({_layer(target)}), but the "
+                f"{layer} layer may only use {sorted(ALLOWED[layer])}"
+            )
 
 
 @pytest.mark.parametrize("name, tree", MODULES, ids=[name for name, _ in MODULES])
@@ -99,9 +109,15 @@ def test_no_private_name_crosses_a_module_boundary(name, tree):
 
 @pytest.mark.parametrize("name, tree", MODULES, ids=[name for name, _ in MODULES])
 def test_every_module_declares_its_public_names(name, tree):
-    declared = [node for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
-                and any(isinstance(t, ast.Name) and t.id == "__all__"
-                        for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))]
+    declared = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        and any(
+            isinstance(t, ast.Name) and t.id == "__all__"
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+    ]
     assert declared, f"{name} has no __all__"
     defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
     value = declared[0].value
@@ -113,9 +129,12 @@ def test_every_module_declares_its_public_names(name, tree):
 
 @pytest.mark.parametrize("name, tree", MODULES, ids=[name for name, _ in MODULES])
 def test_functions_are_short_enough_to_read_at_once(name, tree):
-    long = [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION]
+    long = [
+        (node.name, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION
+    ]
     assert not long, f"{name}: {long} exceed {LONGEST_FUNCTION} lines; split them into named steps"
 
 
@@ -123,17 +142,41 @@ def test_a_plain_install_pulls_in_numpy_and_hypothesis_only():
     text = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
     listed = re.search(r"^dependencies = \[(.*?)\]", text, re.M | re.S)
     assert listed is not None
-    names = sorted(re.match(r"[A-Za-z0-9_-]+", spec.strip().strip('"')).group(0)
-                   for spec in listed.group(1).split(",") if spec.strip())
+    names = sorted(
+        re.match(r"[A-Za-z0-9_-]+", spec.strip().strip('"')).group(0)
+        for spec in listed.group(1).split(",")
+        if spec.strip()
+    )
     assert names == ["hypothesis", "numpy"]
 
 
-@pytest.mark.parametrize("module", ["gradcheck", "gradcheck.strategies", "gradcheck.plugin", "gradcheck.check",
-                                    "gradcheck.nn", "gradcheck.network_check", "gradcheck.jacobian"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "gradcheck",
+        "gradcheck.strategies",
+        "gradcheck.plugin",
+        "gradcheck.check",
+        "gradcheck.nn",
+        "gradcheck.network_check",
+        "gradcheck.jacobian",
+    ],
+)
 def test_each_public_module_imports_on_its_own_without_the_application(module):
-    code = (f"import sys, {module}\n"
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tqdm', 'matplotlib', 'sklearn') "
-            "or m.startswith('gradcheck.book'))\n"
-            "print(loaded)")
+    code = (
+        f"import sys, {module}\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tqdm', 'matplotlib', 'sklearn') "
+        "or m.startswith('gradcheck.book'))\n"
+        "print(loaded)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_package_lists_each_lazy_name_once_and_resolves_it():
+    import gradcheck
+
+    lazy = sorted(name for name in gradcheck.__all__ if name != "__version__")
+    assert lazy == sorted(gradcheck._HOME)
+    for name in lazy:
+        assert getattr(gradcheck, name).__name__ == name

@@ -29,8 +29,11 @@ CONSTRUCTION = [
     ({"activation": "softmax"}, ValueError, ["activation='softmax'"]),
     ({"output": "relu"}, ValueError, ["output='relu'", "softmax"]),
     ({"cost": "hinge"}, ValueError, ["cost='hinge'", "cross_entropy"]),
-    ({"output": "softmax", "cost": "cross_entropy"}, ValueError, ["cross_entropy", "output='softmax'",
-                                                                  "use output='sigmoid'"]),
+    (
+        {"output": "softmax", "cost": "cross_entropy"},
+        ValueError,
+        ["cross_entropy", "output='softmax'", "use output='sigmoid'"],
+    ),
     ({"output": "sigmoid", "cost": "log_likelihood"}, ValueError, ["log_likelihood", "use output='softmax'"]),
     ({"output": "identity", "cost": "cross_entropy"}, ValueError, ["output='identity'"]),
     ({"l2": -1.0}, ValueError, ["l2=-1.0", ">= 0"]),
@@ -40,19 +43,28 @@ CONSTRUCTION = [
     ({"rng": None}, TypeError, ["rng must be a numpy Generator", "default_rng"]),
     ({"rng": 0}, TypeError, ["rng must be a numpy Generator"]),
     ({"rng": None, "weights": [np.zeros((4, 3)), np.zeros((2, 4))]}, ValueError, ["both weights= and biases="]),
-    ({"rng": None, "weights": [np.zeros((3, 4)), np.zeros((2, 4))], "biases": [np.zeros(4), np.zeros(2)]},
-     ValueError, ["weights[0] has shape (3, 4)", "needs shape (4, 3)"]),
-    ({"rng": None, "weights": [np.zeros((4, 3)), np.zeros((2, 4))], "biases": [np.zeros((4, 1)), np.zeros(2)]},
-     ValueError, ["biases[0] has shape (4, 1)", "shape (4,)"]),
-    ({"rng": None, "weights": [np.zeros((4, 3))], "biases": [np.zeros(4)]}, ValueError,
-     ["need 2 weight matrices"]),
-    ({"rng": None, "weights": [np.full((4, 3), np.nan), np.zeros((2, 4))], "biases": [np.zeros(4), np.zeros(2)]},
-     ValueError, ["weights[0] contains nan", "finite"]),
+    (
+        {"rng": None, "weights": [np.zeros((3, 4)), np.zeros((2, 4))], "biases": [np.zeros(4), np.zeros(2)]},
+        ValueError,
+        ["weights[0] has shape (3, 4)", "needs shape (4, 3)"],
+    ),
+    (
+        {"rng": None, "weights": [np.zeros((4, 3)), np.zeros((2, 4))], "biases": [np.zeros((4, 1)), np.zeros(2)]},
+        ValueError,
+        ["biases[0] has shape (4, 1)", "shape (4,)"],
+    ),
+    ({"rng": None, "weights": [np.zeros((4, 3))], "biases": [np.zeros(4)]}, ValueError, ["need 2 weight matrices"]),
+    (
+        {"rng": None, "weights": [np.full((4, 3), np.nan), np.zeros((2, 4))], "biases": [np.zeros(4), np.zeros(2)]},
+        ValueError,
+        ["weights[0] contains nan", "finite"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("kwargs, exc, fragments", CONSTRUCTION, ids=lambda v: None if not isinstance(v, dict)
-                         else ",".join(sorted(v)))
+@pytest.mark.parametrize(
+    "kwargs, exc, fragments", CONSTRUCTION, ids=lambda v: None if not isinstance(v, dict) else ",".join(sorted(v))
+)
 def test_bad_network_arguments_are_named_with_a_fix(kwargs, exc, fragments):
     with pytest.raises(exc) as info:
         net_with(**kwargs)

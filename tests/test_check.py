@@ -54,9 +54,13 @@ def tree_grad(p):
 
 def tree_point(dtype=np.float64):
     rng = RNG(3)
-    return {"W": rng.standard_normal((2, 3)).astype(dtype),
-            "b": [rng.standard_normal(3).astype(dtype),
-                  (rng.standard_normal(2).astype(dtype), rng.uniform(0.5, 2, 3).astype(dtype))]}
+    return {
+        "W": rng.standard_normal((2, 3)).astype(dtype),
+        "b": [
+            rng.standard_normal(3).astype(dtype),
+            (rng.standard_normal(2).astype(dtype), rng.uniform(0.5, 2, 3).astype(dtype)),
+        ],
+    }
 
 
 CORRECT = [
@@ -64,10 +68,18 @@ CORRECT = [
     ("logsumexp", logsumexp, logsumexp_grad, lambda dt: (RNG(1).standard_normal(8) * 10).astype(dt)),
     ("quadratic form", quadratic_form, quadratic_form_grad, lambda dt: np.array([1.0, -2.0, 0.5], dtype=dt)),
     ("pytree", tree_fn, tree_grad, tree_point),
-    ("tiny scale", lambda x: float(np.sum(x**2)) * 1e-20, lambda x: 2e-20 * x,
-     lambda dt: (RNG(4).standard_normal(6) * 1e-6).astype(dt)),
-    ("huge scale", lambda x: float(np.sum(np.cos(x / 1e6))) * 1e3, lambda x: -np.sin(x / 1e6) * 1e-3,
-     lambda dt: (RNG(5).standard_normal(6) * 1e6).astype(dt)),
+    (
+        "tiny scale",
+        lambda x: float(np.sum(x**2)) * 1e-20,
+        lambda x: 2e-20 * x,
+        lambda dt: (RNG(4).standard_normal(6) * 1e-6).astype(dt),
+    ),
+    (
+        "huge scale",
+        lambda x: float(np.sum(np.cos(x / 1e6))) * 1e3,
+        lambda x: -np.sin(x / 1e6) * 1e-3,
+        lambda dt: (RNG(5).standard_normal(6) * 1e6).astype(dt),
+    ),
     ("zeros", cubic, cubic_grad, lambda dt: np.zeros(4, dtype=dt)),
     ("0-d array", lambda x: float(np.exp(x)), lambda x: np.exp(x), lambda dt: np.array(0.3, dtype=dt)),
 ]
@@ -132,6 +144,7 @@ def test_a_wrong_leaf_in_a_pytree_is_named_by_its_path():
 
 def without_hidden_sigma_prime(net, X, Y):
     """A mutant backprop: BP2 with σ′ dropped in every hidden layer."""
+
     def grad(params):
         n = net.replace(**params)
         bp = n.backprop(X, Y)
@@ -142,6 +155,7 @@ def without_hidden_sigma_prime(net, X, Y):
             grad_w[l] = delta.T @ bp.activations[l] / len(X)
             grad_b[l] = delta.mean(axis=0)
         return {"weights": grad_w, "biases": grad_b}
+
     return grad
 
 
@@ -168,8 +182,14 @@ def test_assert_gradient_raises_an_assertion_error_carrying_the_report():
 def test_the_report_states_the_rule_tolerances_and_a_table():
     text = str(check_gradient(tree_fn, tree_grad, tree_point()))
     assert text.startswith("gradient check passed: 0 of 14 entries differ in 0 of 4 leaves")
-    for fragment in ("rule: |analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error",
-                     "rtol 1.49e-08, atol 0", "leaf", "max rel err", "resolution", "x['b'][1][1]"):
+    for fragment in (
+        "rule: |analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error",
+        "rtol 1.49e-08, atol 0",
+        "leaf",
+        "max rel err",
+        "resolution",
+        "x['b'][1][1]",
+    ):
         assert fragment in text
 
 
@@ -347,8 +367,9 @@ def test_sigma_prime_missing_only_in_the_first_layer_of_a_15_layer_sigmoid_netwo
 # -- complex step --------------------------------------------------------------------------------------------------
 def test_the_complex_step_replaces_central_differences_for_an_analytic_function():
     x = RNG(0).standard_normal(6)
-    report = check_gradient(lambda x: np.sum(np.sin(x) * np.exp(x)), lambda x: (np.cos(x) + np.sin(x)) * np.exp(x), x,
-                            method="complex")
+    report = check_gradient(
+        lambda x: np.sum(np.sin(x) * np.exp(x)), lambda x: (np.cos(x) + np.sin(x)) * np.exp(x), x, method="complex"
+    )
     assert report.ok and "agreed with the central differences" in report.notes[0]
     assert report.leaves[0].error.max() < 1e-13
 
@@ -383,9 +404,14 @@ def test_backprop_at_two_stacked_kinks_can_differ_from_the_derivative_and_is_rep
     # 0.0001·w. The checker reports the mismatch rather than excusing it as a kink.
     from gradcheck import Network
 
-    net = Network([1, 1, 1, 1], activation="leaky_relu", output="identity", cost="quadratic",
-                  weights=[np.array([[0.0]]), np.array([[-2.0]]), np.array([[1.0]])],
-                  biases=[np.zeros(1), np.zeros(1), np.zeros(1)])
+    net = Network(
+        [1, 1, 1, 1],
+        activation="leaky_relu",
+        output="identity",
+        cost="quadratic",
+        weights=[np.array([[0.0]]), np.array([[-2.0]]), np.array([[1.0]])],
+        biases=[np.zeros(1), np.zeros(1), np.zeros(1)],
+    )
     X, Y = np.array([[1.0]]), np.array([[1.0]])
     report = check_gradient(*net.as_functions(X, Y), net.params)
     bias = report.leaf("x['biases'][0]")  # biases[0], the first unit's bias
@@ -396,7 +422,7 @@ def test_backprop_at_two_stacked_kinks_can_differ_from_the_derivative_and_is_rep
 # -- vectorized ----------------------------------------------------------------------------------------------------
 def batched_tree_fn(p):
     W, (b0, (c, d)) = p["W"], p["b"]
-    return (np.sum(np.sin(W) * b0[:, None, :], axis=(1, 2)) + np.sum(c**2, axis=1) + np.prod(d, axis=1))
+    return np.sum(np.sin(W) * b0[:, None, :], axis=(1, 2)) + np.sum(c**2, axis=1) + np.prod(d, axis=1)
 
 
 def test_vectorized_func_gives_the_same_verdicts_in_fewer_calls():

@@ -31,7 +31,10 @@ def test_the_default_report_answers_the_question_in_numbers(capsys):
     answer = json.loads(capsys.readouterr().out)["answer"]
     assert answer["ce_output_delta_minus_a_minus_y"] < 1e-14
     assert answer["quadratic_output_delta_minus_a_minus_y_times_sigma_prime"] < 1e-14
-    assert max(answer["bp2_max_error"].values()) < 1e-13 and answer["quadratic_delta_equals_sigma_prime_times_ce_delta_max_error"] < 1e-12
+    assert (
+        max(answer["bp2_max_error"].values()) < 1e-13
+        and answer["quadratic_delta_equals_sigma_prime_times_ce_delta_max_error"] < 1e-12
+    )
     ratio = answer["first_over_last"]
     assert ratio["cross_entropy"] < 1e-40  # 100 sigmoid layers: the first learns > 10⁴⁰ times slower than the last
     assert abs(ratio["cross_entropy"] / ratio["quadratic"] - 1) < 0.05
@@ -51,8 +54,9 @@ def test_a_failing_check_gives_a_non_zero_exit_and_the_report(monkeypatch, capsy
 
     def broken(case):
         loss, grad = case.net.as_functions(case.X, case.Y)
-        return audit_module.check_gradient(loss, lambda p: {k: [g * 1.01 for g in v] for k, v in grad(p).items()},
-                                           case.net.params)
+        return audit_module.check_gradient(
+            loss, lambda p: {k: [g * 1.01 for g in v] for k, v in grad(p).items()}, case.net.params
+        )
 
     monkeypatch.setattr(audit_module, "audit", broken)
     assert main(["--quick"]) == 1
@@ -62,8 +66,7 @@ def test_a_failing_check_gives_a_non_zero_exit_and_the_report(monkeypatch, capsy
 
 
 def test_python_dash_m_runs_the_command():
-    done = subprocess.run([sys.executable, "-m", "gradcheck", "--version"], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-m", "gradcheck", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("gradcheck ")
 
 
@@ -77,8 +80,16 @@ def test_help_describes_the_command(capsys):
 def test_the_public_contract_is_importable_from_the_package():
     import gradcheck
 
-    for name in ("Network", "check_gradient", "check_jacobian", "check_network", "assert_gradient", "GradientMismatch", "GradientReport",
-                 "GradcheckError"):
+    for name in (
+        "Network",
+        "check_gradient",
+        "check_jacobian",
+        "check_network",
+        "assert_gradient",
+        "GradientMismatch",
+        "GradientReport",
+        "GradcheckError",
+    ):
         assert name in gradcheck.__all__ and hasattr(gradcheck, name)
     assert issubclass(gradcheck.GradientMismatch, AssertionError)
     assert not hasattr(gradcheck, "backprop")  # one spelling: net.backprop(X, Y)

@@ -43,7 +43,7 @@ def test_vanishing_shows_the_same_decay_under_both_costs(capsys):
             # the same weights and data: the cost rescales δᴸ only, so the quadratic profile is below CE's
             assert all(q < c for q, c in zip(quad["delta_norm"], ce["delta_norm"]))
     assert max(data["quadratic_delta_equals_sigma_prime_times_ce_delta_max_error"].values()) < 1e-12
-    assert profiles["sigmoid", "cross_entropy", 12]["ratio"] < 1e-4   # σ′ ≤ 1/4 per layer
+    assert profiles["sigmoid", "cross_entropy", 12]["ratio"] < 1e-4  # σ′ ≤ 1/4 per layer
 
 
 def test_vanishing_writes_a_png_and_json_into_out(tmp_path, capsys):
@@ -93,7 +93,7 @@ def test_nielsen_on_synthetic_data_is_labelled_and_gives_ratios(capsys):
     assert [c["hidden_layers"] for c in data["comparisons"]] == [2, 3, 4]
     for c in data["comparisons"]:
         assert c["median_ratios_to_last"][-1] == 1.0 and len(c["norms"]) == 2
-        assert c["median_ratios_to_last"][0] < 1          # the first hidden layer learns slowest
+        assert c["median_ratios_to_last"][0] < 1  # the first hidden layer learns slowest
         assert len(c["book_ratios_to_last"]) == c["hidden_layers"]
 
 
@@ -101,8 +101,9 @@ def test_nielsen_on_scikit_learn_digits_is_close_to_the_book():
     pytest.importorskip("sklearn")
     from gradcheck.book import data, nielsen
 
-    comparisons = nielsen.compare(data.load("digits", rng=np.random.default_rng(0)), trials=10,
-                                  rng=np.random.default_rng(0))
+    comparisons = nielsen.compare(
+        data.load("digits", rng=np.random.default_rng(0)), trials=10, rng=np.random.default_rng(0)
+    )
     for c in comparisons:
         ours, book = np.array(c.ratios[:-1]), np.array(c.book_ratios[:-1])
         # one unseeded MNIST draw against medians on 8×8 digits: the same order, within a factor of 2
@@ -139,12 +140,15 @@ def test_the_mnist_loader_scales_pixels_and_keeps_labels(tmp_path):
     assert digits.labels.tolist() == [7, 3] and digits.one_hot()[0, 7] == 1
 
 
-@pytest.mark.parametrize("problem, message", [
-    ("swapped", "magic number 2049, not 2051"),
-    ("truncated", "truncated"),
-    ("missing", "has no train-labels-idx1-ubyte"),
-    ("count", "holds 5 images but"),
-])
+@pytest.mark.parametrize(
+    "problem, message",
+    [
+        ("swapped", "magic number 2049, not 2051"),
+        ("truncated", "truncated"),
+        ("missing", "has no train-labels-idx1-ubyte"),
+        ("count", "holds 5 images but"),
+    ],
+)
 def test_bad_mnist_files_are_named_with_the_fix(tmp_path, problem, message, capsys):
     images, labels = tmp_path / "train-images-idx3-ubyte", tmp_path / "train-labels-idx1-ubyte"
     write_idx(images, np.zeros((5, 4, 4)), 2049 if problem == "swapped" else 2051, False)
@@ -162,8 +166,25 @@ def test_nielsen_asks_for_fewer_images_than_the_data_has(capsys):
 
 
 def test_nielsen_training_records_a_norm_per_layer_per_epoch_and_a_plot(tmp_path, capsys):
-    assert main(["nielsen", "--data", "synthetic", "--images", "50", "--trials", "1", "--epochs", "3",
-                 "--out", str(tmp_path), "--json"]) == 0
+    assert (
+        main(
+            [
+                "nielsen",
+                "--data",
+                "synthetic",
+                "--images",
+                "50",
+                "--trials",
+                "1",
+                "--epochs",
+                "3",
+                "--out",
+                str(tmp_path),
+                "--json",
+            ]
+        )
+        == 0
+    )
     training = json.loads(capsys.readouterr().out)["training"]
     assert len(training["norms"]) == 4 and all(len(n) == 4 for n in training["norms"])
     assert training["norms"][0] != training["norms"][-1]
@@ -177,11 +198,11 @@ def test_slowdown_reproduces_the_books_numbers(capsys):
     assert status == 0
     runs = {(r["cost"], r["start"]): r for r in data["runs"]}
     quick = runs["quadratic", "w=0.6, b=0.9"]
-    assert quick["first_output"] == pytest.approx(1 / (1 + np.exp(-1.5)))          # 0.82
-    assert 0.07 < quick["final_output"] < 0.11                                        # "about 0.09"
+    assert quick["first_output"] == pytest.approx(1 / (1 + np.exp(-1.5)))  # 0.82
+    assert 0.07 < quick["final_output"] < 0.11  # "about 0.09"
     stuck = runs["quadratic", "w=2, b=2"]
     assert stuck["first_output"] == pytest.approx(0.982, abs=1e-3) and 100 < stuck["slow_epochs"] < 250
-    assert runs["cross_entropy", "w=2, b=2"]["slow_epochs"] < 20                      # no plateau
+    assert runs["cross_entropy", "w=2, b=2"]["slow_epochs"] < 20  # no plateau
     assert runs["cross_entropy", "w=2, b=2"]["final_output"] < stuck["final_output"]
     check = data["animation_check"]
     assert check["true_gradient_ok"] and not check["animation_gradient_ok"]
@@ -197,7 +218,8 @@ def test_slowdown_prints_the_failing_report_and_a_plot(tmp_path, capsys):
 # -- check ---------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
-    (tmp_path / "usermodel.py").write_text(textwrap.dedent("""
+    (tmp_path / "usermodel.py").write_text(
+        textwrap.dedent("""
         import numpy as np
 
         def f(x):
@@ -221,7 +243,8 @@ def user_module(tmp_path, monkeypatch):
 
         def g_tree(t):
             return {"a": 3 * t["a"] ** 2, "b": [np.exp(t["b"][0])]}
-    """))
+    """)
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
@@ -244,17 +267,21 @@ def test_check_takes_a_pytree_from_a_function(user_module, capsys):
 
 
 def test_check_in_fast_mode_and_float32(user_module, capsys):
-    status, data = run_json(capsys, "check", "usermodel:f", "usermodel:g", "--mode", "fast", "--dtype", "float32",
-                            "--shape", "50")
+    status, data = run_json(
+        capsys, "check", "usermodel:f", "usermodel:g", "--mode", "fast", "--dtype", "float32", "--shape", "50"
+    )
     assert status == 0 and data["calls"] <= 80
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("usermodel", "must be module:name"),
-    ("nosuchmodule:f", "cannot import 'nosuchmodule'"),
-    ("usermodel:nothing", "has no 'nothing'"),
-    ("usermodel:x0", "not a function"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("usermodel", "must be module:name"),
+        ("nosuchmodule:f", "cannot import 'nosuchmodule'"),
+        ("usermodel:nothing", "has no 'nothing'"),
+        ("usermodel:x0", "not a function"),
+    ],
+)
 def test_check_names_a_bad_function_spec(user_module, spec, message, capsys):
     assert main(["check", spec, "usermodel:g"]) == 2
     assert message in capsys.readouterr().err
@@ -283,12 +310,15 @@ def test_without_tqdm_the_work_runs_without_a_bar(monkeypatch):
     assert _progress(argparse.Namespace(no_progress=False, json=False), "work")(items) is items
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["slowdown", "--epochs", "-3"], "'-3' is not a whole number >= 0"),
-    (["slowdown", "--eta", "0"], "'0' is not a positive learning rate"),
-    (["nielsen", "--eta", "fast"], "'fast' is not a positive learning rate"),
-    (["nielsen", "--images", "many"], "'many' is not a whole number >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["slowdown", "--epochs", "-3"], "'-3' is not a whole number >= 0"),
+        (["slowdown", "--eta", "0"], "'0' is not a positive learning rate"),
+        (["nielsen", "--eta", "fast"], "'fast' is not a positive learning rate"),
+        (["nielsen", "--images", "many"], "'many' is not a whole number >= 0"),
+    ],
+)
 def test_bad_numbers_on_the_command_line_are_usage_errors(argv, message, capsys):
     assert main(argv) == 2 and message in capsys.readouterr().err
 
@@ -302,21 +332,25 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     import subprocess
 
     # about 150 kB of JSON: more than a pipe holds, so the writer meets the closed pipe
-    done = subprocess.run(f"{sys.executable} -m gradcheck vanishing --json | head -1", shell=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        f"{sys.executable} -m gradcheck vanishing --json | head -1", shell=True, capture_output=True, text=True
+    )
     assert done.stdout == "{\n" and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["vanishing", "--seed", "-1"], "'-1' is not a whole number >= 0"),
-    (["vanishing", "--activations", ","], "names no activation"),
-    (["vanishing", "--width", "0"], "'0' is not a whole number >= 1"),
-    (["vanishing", "--width", "1000000000", "--depths", "2"], "parameters, more than"),
-    (["check", "usermodel:f", "usermodel:g", "--shape", "0"], "whole numbers >= 1"),
-    (["check", "usermodel:f", "usermodel:g", "--shape", "-1"], "whole numbers >= 1"),
-    (["check", "usermodel:f", "usermodel:g", "--at", "usermodel:g"], "cannot be called without arguments"),
-    (["vanishing", "--out", ""], "names no folder"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["vanishing", "--seed", "-1"], "'-1' is not a whole number >= 0"),
+        (["vanishing", "--activations", ","], "names no activation"),
+        (["vanishing", "--width", "0"], "'0' is not a whole number >= 1"),
+        (["vanishing", "--width", "1000000000", "--depths", "2"], "parameters, more than"),
+        (["check", "usermodel:f", "usermodel:g", "--shape", "0"], "whole numbers >= 1"),
+        (["check", "usermodel:f", "usermodel:g", "--shape", "-1"], "whole numbers >= 1"),
+        (["check", "usermodel:f", "usermodel:g", "--at", "usermodel:g"], "cannot be called without arguments"),
+        (["vanishing", "--out", ""], "names no folder"),
+    ],
+)
 def test_hostile_arguments_end_in_a_usage_error_not_a_traceback(argv, fragment, user_module, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -341,8 +375,11 @@ def test_broken_idx_files_are_usage_errors(tmp_path, content, capsys):
 
 
 def test_with_json_every_outcome_is_one_strict_json_object(capsys):
-    for argv, status in ((["vanishing", "--seed", "-1", "--json"], 2), (["vanishing", "--bogus", "--json"], 2),
-                         (["vanishing", "--depths", "2", "--json"], 0)):
+    for argv, status in (
+        (["vanishing", "--seed", "-1", "--json"], 2),
+        (["vanishing", "--bogus", "--json"], 2),
+        (["vanishing", "--depths", "2", "--json"], 0),
+    ):
         assert main(argv) == status
         text = capsys.readouterr().out
         data = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))

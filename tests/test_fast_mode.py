@@ -70,7 +70,7 @@ def test_the_report_names_the_seed_and_the_directions():
 
 
 def test_fast_mode_needs_a_generator():
-    with pytest.raises(TypeError, match="needs rng=np.random.default_rng"):
+    with pytest.raises(TypeError, match=r"needs rng=np\.random\.default_rng"):
         check_gradient(wave, wave_grad, X0, mode="fast")
     with pytest.raises(ValueError, match="mode='quick'"):
         check_gradient(wave, wave_grad, X0, mode="quick")

@@ -17,23 +17,36 @@ from hypothesis.extra import numpy as hnp
 from gradcheck import GradcheckError, Network, check_gradient, check_jacobian, check_network
 from gradcheck.book.cli import main
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(10**400), 10**400), st.floats(allow_nan=True),
-                    st.text(max_size=5), st.complex_numbers(max_magnitude=1e3))
-ARRAYS = hnp.arrays(st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.complex128, np.float16]),
-                    hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
-                    elements={"allow_nan": True, "allow_infinity": True} if False else None)
-VALUES = st.recursive(st.one_of(SCALARS, ARRAYS), lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.tuples(inner, inner), st.dictionaries(st.text(max_size=2), inner, max_size=3)),
-    max_leaves=6)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**400), 10**400),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.complex_numbers(max_magnitude=1e3),
+)
+ARRAYS = hnp.arrays(
+    st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.complex128, np.float16]),
+    hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
+    elements={"allow_nan": True, "allow_infinity": True} if False else None,
+)
+VALUES = st.recursive(
+    st.one_of(SCALARS, ARRAYS),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.tuples(inner, inner), st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 
 def returning(values):
-    return values.map(lambda v: (lambda *args, **kwargs: v))
+    return values.map(lambda v: lambda *args, **kwargs: v)
 
 
 def tame(function):
     """A user callable that never raises (what it raises would be the user's own traceback, not ours): it returns
     nan instead."""
+
     def called(*args, **kwargs):
         try:
             with np.errstate(all="ignore"):
@@ -61,31 +74,46 @@ def calls(function, **kwargs):
         pass
 
 
-FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                       HealthCheck.function_scoped_fixture], deadline=None)
+FUZZ = settings(
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+    deadline=None,
+)
 
 
 @FUZZ
-@given(func=ARGUMENT, grad=ARGUMENT, x=st.one_of(VALUES, st.just(self_referencing())),
-       options=st.dictionaries(st.sampled_from(["rtol", "atol", "step", "mode", "probes", "method", "vectorized"]),
-                               VALUES, max_size=3))
+@given(
+    func=ARGUMENT,
+    grad=ARGUMENT,
+    x=st.one_of(VALUES, st.just(self_referencing())),
+    options=st.dictionaries(
+        st.sampled_from(["rtol", "atol", "step", "mode", "probes", "method", "vectorized"]), VALUES, max_size=3
+    ),
+)
 def test_check_gradient_raises_only_its_own_errors(func, grad, x, options):
     with np.errstate(all="ignore"):
         calls(check_gradient, func=func, grad=grad, x=x, **options)
 
 
 @FUZZ
-@given(func=ARGUMENT, x=VALUES, which=st.sampled_from(["jacobian", "vjp", "jvp"]), analytic=ARGUMENT,
-       options=st.dictionaries(st.sampled_from(["rtol", "atol"]), VALUES, max_size=2))
+@given(
+    func=ARGUMENT,
+    x=VALUES,
+    which=st.sampled_from(["jacobian", "vjp", "jvp"]),
+    analytic=ARGUMENT,
+    options=st.dictionaries(st.sampled_from(["rtol", "atol"]), VALUES, max_size=2),
+)
 def test_check_jacobian_raises_only_its_own_errors(func, x, which, analytic, options):
     with np.errstate(all="ignore"):
         calls(check_jacobian, func=func, x=x, **{which: analytic}, **options)
 
 
 @FUZZ
-@given(sizes=st.one_of(VALUES, st.lists(st.integers(-3, 2000), max_size=4), st.just([10**6, 10**6])),
-       options=st.dictionaries(st.sampled_from(["activation", "output", "cost", "l2", "dtype", "weights", "biases"]),
-                               VALUES, max_size=3))
+@given(
+    sizes=st.one_of(VALUES, st.lists(st.integers(-3, 2000), max_size=4), st.just([10**6, 10**6])),
+    options=st.dictionaries(
+        st.sampled_from(["activation", "output", "cost", "l2", "dtype", "weights", "biases"]), VALUES, max_size=3
+    ),
+)
 def test_network_raises_only_its_own_errors(sizes, options):
     with np.errstate(all="ignore"):
         calls(Network, sizes=sizes, rng=np.random.default_rng(0), **options)
@@ -107,8 +135,9 @@ def builder_options(name):
     from gradcheck import strategies
 
     builder = getattr(strategies, name)
-    keywords = sorted(name for name, p in inspect.signature(builder).parameters.items()
-                      if p.kind is not p.VAR_KEYWORD) + (["weight_scale", "bogus"] if name == "problems" else [])
+    keywords = sorted(
+        name for name, p in inspect.signature(builder).parameters.items() if p.kind is not p.VAR_KEYWORD
+    ) + (["weight_scale", "bogus"] if name == "problems" else [])
     return st.tuples(st.just(builder), st.dictionaries(st.sampled_from(keywords), VALUES, max_size=3))
 
 
@@ -119,22 +148,56 @@ def test_strategy_builders_raise_only_their_own_errors(case):
     calls(builder, **options)
 
 
-WORDS = st.sampled_from(["audit", "vanishing", "nielsen", "slowdown", "check", "--seed", "--json", "--out",
-                         "--depths", "--activations", "--width", "--batch", "--data", "--images", "--trials",
-                         "--epochs", "--eta", "--at", "--shape", "--dtype", "--mode", "--rtol", "-1", "0", "nan",
-                         "1e400", "", ",", "x:y", "sigmoid", "2,3"])
+WORDS = st.sampled_from(
+    [
+        "audit",
+        "vanishing",
+        "nielsen",
+        "slowdown",
+        "check",
+        "--seed",
+        "--json",
+        "--out",
+        "--depths",
+        "--activations",
+        "--width",
+        "--batch",
+        "--data",
+        "--images",
+        "--trials",
+        "--epochs",
+        "--eta",
+        "--at",
+        "--shape",
+        "--dtype",
+        "--mode",
+        "--rtol",
+        "-1",
+        "0",
+        "nan",
+        "1e400",
+        "",
+        ",",
+        "x:y",
+        "sigmoid",
+        "2,3",
+    ]
+)
 
 
 @FUZZ
 @given(argv=st.lists(st.one_of(WORDS, st.text(max_size=6)), max_size=6))
 def test_the_command_parser_answers_every_argument_list_with_a_status(argv, capsys):
-    argv = [a for a in argv if a not in ("-h", "--help", "--version") and not a.startswith("--h")
-            and not a.startswith("--v")]
-    if argv[:1] in (["audit"], []) or "--out" in argv:   # a run, not a parse; and no files written
+    argv = [
+        a
+        for a in argv
+        if a not in ("-h", "--help", "--version") and not a.startswith("--h") and not a.startswith("--v")
+    ]
+    if argv[:1] in (["audit"], []) or "--out" in argv:  # a run, not a parse; and no files written
         argv = ["vanishing", "--seed", "x"] + argv
     try:
         status = main(argv)
-    except SystemExit as exit_:   # argparse's own help paths
+    except SystemExit as exit_:  # argparse's own help paths
         status = exit_.code
     capsys.readouterr()
     assert status in (0, 1, 2)

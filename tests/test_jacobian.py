@@ -31,10 +31,15 @@ def jvp(x, u):
 @pytest.mark.parametrize("kind", ["jacobian", "vjp", "jvp"])
 def test_correct_jacobians_pass(kind, dtype):
     A32 = A.astype(dtype)
-    func = (lambda x: np.tanh(A32 @ x))
-    funcs = {"jacobian": lambda x: (1 - np.tanh(A32 @ x) ** 2)[:, None] * A32,
-             "vjp": lambda x, v: A32.T @ (v * (1 - np.tanh(A32 @ x) ** 2)),
-             "jvp": lambda x, u: (1 - np.tanh(A32 @ x) ** 2) * (A32 @ u)}
+
+    def func(x):
+        return np.tanh(A32 @ x)
+
+    funcs = {
+        "jacobian": lambda x: (1 - np.tanh(A32 @ x) ** 2)[:, None] * A32,
+        "vjp": lambda x, v: A32.T @ (v * (1 - np.tanh(A32 @ x) ** 2)),
+        "jvp": lambda x, u: (1 - np.tanh(A32 @ x) ** 2) * (A32 @ u),
+    }
     report = check_jacobian(func, X.astype(dtype), **{kind: funcs[kind]})
     assert report.ok, str(report)
     assert report.leaves[0].shape == (3, 4)
@@ -73,11 +78,14 @@ def test_an_array_passed_as_the_jacobian_is_a_clear_error():
         check_jacobian(f, X, jacobian=jac(X))
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    (lambda x: [x[:2], x], "ragged"),
-    (lambda x: x[: 1 + int(x[0] > X[0])], "must not depend on x's values"),
-    (lambda x: np.zeros(0), "empty array"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        (lambda x: [x[:2], x], "ragged"),
+        (lambda x: x[: 1 + int(x[0] > X[0])], "must not depend on x's values"),
+        (lambda x: np.zeros(0), "empty array"),
+    ],
+)
 def test_ragged_empty_or_shape_changing_outputs_are_clear_errors(bad, fragment):
     with pytest.raises(GradcheckError, match=fragment):
         check_jacobian(bad, X, vjp=lambda x, v: np.zeros_like(x))
@@ -94,7 +102,7 @@ def test_huge_and_tiny_outputs_keep_their_verdicts(size):
 def test_a_jump_in_one_output_leaves_the_other_rows_checked():
     def jumpy(x):
         y = f(x)
-        return np.concatenate([y, [float(x[0] > X[0])]])   # a step exactly at x[0]
+        return np.concatenate([y, [float(x[0] > X[0])]])  # a step exactly at x[0]
 
     def right(x):
         return np.vstack([jac(x), np.zeros((1, 4))])
@@ -129,8 +137,10 @@ def test_a_pytree_input_with_a_vjp():
 
 def test_func_is_called_once_per_point_whatever_the_number_of_outputs():
     wide = np.random.default_rng(4).standard_normal((40, 4))
-    report = check_jacobian(lambda x: np.tanh(wide @ x), X,
-                            jacobian=lambda x: (1 - np.tanh(wide @ x) ** 2)[:, None] * wide)
-    narrow = check_jacobian(lambda x: np.tanh(wide[:1] @ x), X,
-                            jacobian=lambda x: (1 - np.tanh(wide[:1] @ x) ** 2)[:, None] * wide[:1])
+    report = check_jacobian(
+        lambda x: np.tanh(wide @ x), X, jacobian=lambda x: (1 - np.tanh(wide @ x) ** 2)[:, None] * wide
+    )
+    narrow = check_jacobian(
+        lambda x: np.tanh(wide[:1] @ x), X, jacobian=lambda x: (1 - np.tanh(wide[:1] @ x) ** 2)[:, None] * wide[:1]
+    )
     assert report.ok and report.calls < 3 * narrow.calls

@@ -47,8 +47,9 @@ def test_a_step_lost_to_rounding_is_refused_by_name():
 
 def test_dicts_with_the_same_keys_in_another_order_match():
     x = {"a": np.ones(2), "b": np.zeros(3)}
-    report = check_gradient(lambda p: float(np.sum(p["a"] ** 2) + np.sum(p["b"])),
-                            lambda p: {"b": np.ones(3), "a": 2 * p["a"]}, x)
+    report = check_gradient(
+        lambda p: float(np.sum(p["a"] ** 2) + np.sum(p["b"])), lambda p: {"b": np.ones(3), "a": 2 * p["a"]}, x
+    )
     assert report.ok
 
 

@@ -14,14 +14,16 @@ from . import mutants
 from .helpers import rounding_scales
 
 SEARCH = settings(max_examples=300, database=None, derandomize=True, deadline=None, phases=[Phase.generate])
-SHRINK = settings(max_examples=300, database=None, derandomize=True, deadline=None,
-                  phases=[Phase.generate, Phase.shrink])
+SHRINK = settings(
+    max_examples=300, database=None, derandomize=True, deadline=None, phases=[Phase.generate, Phase.shrink]
+)
 
 
 def problems_for(bug):
     opts = dict(mutants.MUTANTS[bug])
-    arch = architectures(min_layers=opts.pop("min_layers", 1), max_layers=3, min_width=opts.pop("min_width", 1),
-                         max_width=4)
+    arch = architectures(
+        min_layers=opts.pop("min_layers", 1), max_layers=3, min_width=opts.pop("min_width", 1), max_width=4
+    )
     if opts.pop("square", False):
         arch = arch.map(lambda sizes: [sizes[0]] * len(sizes))
     # kink_margin: at an exact ReLU kink backprop's σ′(0) convention can differ from the derivative of the whole
@@ -40,13 +42,15 @@ def caught(bug, problem):
 
 
 def test_a_transposed_bp2_on_square_layers_fails_on_values_not_shapes():
-    problem = find(problems_for("BP2 with the weights transposed"),
-                   lambda p: caught("BP2 with the weights transposed", p), settings=SEARCH)
+    problem = find(
+        problems_for("BP2 with the weights transposed"),
+        lambda p: caught("BP2 with the weights transposed", p),
+        settings=SEARCH,
+    )
     net, X, Y = problem
     assert len(set(net.sizes)) == 1
     loss, _ = net.as_functions(X, Y)
-    report = check_gradient(loss, mutants.gradient_function(net, X, Y, "BP2 with the weights transposed"),
-                            net.params)
+    report = check_gradient(loss, mutants.gradient_function(net, X, Y, "BP2 with the weights transposed"), net.params)
     assert not report.ok and report.failures
 
 
@@ -67,10 +71,16 @@ def test_the_gradient_property_catches_the_mutant(bug):
     assert caught(bug, (net, X, Y))
 
 
-@pytest.mark.parametrize("bug", ["hidden delta without sigma'", "bias gradient summed, cost averaged",
-                                 "softmax/log-likelihood delta with the sign flipped",
-                                 "L2 in the loss but not in the gradient"])
+@pytest.mark.parametrize(
+    "bug",
+    [
+        "hidden delta without sigma'",
+        "bias gradient summed, cost averaged",
+        "softmax/log-likelihood delta with the sign flipped",
+        "L2 in the loss but not in the gradient",
+    ],
+)
 def test_hypothesis_shrinks_the_failure_to_a_small_network(bug):
-    net, X, Y = find(problems_for(bug), lambda p: caught(bug, p), settings=SHRINK)
+    net, X, _Y = find(problems_for(bug), lambda p: caught(bug, p), settings=SHRINK)
     assert net.num_layers <= 2 and max(net.sizes) <= 3, repr(net)
     assert len(X) <= 2

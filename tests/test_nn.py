@@ -106,8 +106,15 @@ def test_float32_network_computes_in_float32_end_to_end():
 
 def test_float32_gradients_agree_with_float64_to_float32_precision():
     net64, X, Y = problem("sigmoid", "sigmoid", "cross_entropy", sizes=(4, 6, 3))
-    net32 = Network(net64.sizes, activation="sigmoid", output="sigmoid", cost="cross_entropy", dtype="float32",
-                    weights=net64.weights, biases=net64.biases)
+    net32 = Network(
+        net64.sizes,
+        activation="sigmoid",
+        output="sigmoid",
+        cost="cross_entropy",
+        dtype="float32",
+        weights=net64.weights,
+        biases=net64.biases,
+    )
     assert_close(net32.backprop(X, Y).grad_w, net64.backprop(X, Y).grad_w, 1e-5)
 
 
@@ -142,13 +149,19 @@ def test_log_likelihood_keeps_relative_precision_of_a_confident_right_answer():
     X, Y = np.array([[30.0, 0.0]]), np.array([[1.0, 0.0]])
     assert net.loss(X, Y) == pytest.approx(np.log1p(np.exp(-30.0)), rel=1e-14)
     delta = net.backprop(X, Y).deltas[-1][0]
-    np.testing.assert_allclose(delta, [-np.exp(-30.0) / (1 + np.exp(-30.0)), np.exp(-30.0) / (1 + np.exp(-30.0))],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        delta, [-np.exp(-30.0) / (1 + np.exp(-30.0)), np.exp(-30.0) / (1 + np.exp(-30.0))], rtol=1e-14
+    )
 
 
 def test_softmax_is_shifted_so_large_logits_do_not_overflow():
-    net = Network([1, 3], output="softmax", cost="log_likelihood", weights=[np.array([[1000.0], [999.0], [0.0]])],
-                  biases=[np.zeros(3)])
+    net = Network(
+        [1, 3],
+        output="softmax",
+        cost="log_likelihood",
+        weights=[np.array([[1000.0], [999.0], [0.0]])],
+        biases=[np.zeros(3)],
+    )
     a = net.feedforward(np.array([[1.0]]))
     np.testing.assert_allclose(a[0], [1 / (1 + np.exp(-1)), np.exp(-1) / (1 + np.exp(-1)), 0.0], rtol=1e-14)
 
@@ -161,7 +174,7 @@ def test_repr_shows_the_architecture():
 
 
 def test_params_are_copies_and_replace_shares_the_rest():
-    net, X, Y = problem()
+    net, _X, _Y = problem()
     params = net.params
     params["weights"][0][...] = 0
     assert not np.all(net.weights[0] == 0)
@@ -198,8 +211,12 @@ def test_the_sigmoid_cache_is_sigma_of_minus_z_to_full_precision_and_never_overf
 
 def _one_extreme_unit(dtype, X):
     """[2, 3, 2] whose hidden unit 0 computes z = 1000·x₀, with X as given and one-hot targets."""
-    net = Network([2, 3, 2], weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
-                  biases=[np.zeros(3), np.zeros(2)], dtype=dtype)
+    net = Network(
+        [2, 3, 2],
+        weights=[np.array([[1000.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.ones((2, 3))],
+        biases=[np.zeros(3), np.zeros(2)],
+        dtype=dtype,
+    )
     return net, np.array(X, dtype=dtype), np.array([[1.0, 0.0], [0.0, 1.0]], dtype=dtype)
 
 
@@ -207,11 +224,11 @@ def _one_extreme_unit(dtype, X):
 def test_a_hidden_unit_far_above_the_exp_range_still_gets_exact_finite_gradients(dtype):
     """backprop skips the sigmoid's overflow guard and redoes the pass with it when ∂C/∂b¹ shows the nan the guard
     would have prevented: the result is the guarded pass's, entry for entry."""
-    net, X, Y = _one_extreme_unit(dtype, [[1.0, 0.5], [0.2, 0.3]])    # z = 1000 for hidden unit 0 of example 0
+    net, X, Y = _one_extreme_unit(dtype, [[1.0, 0.5], [0.2, 0.3]])  # z = 1000 for hidden unit 0 of example 0
     with np.errstate(all="ignore"):
         unguarded = net._backprop(X, Y, guard=False)
         guarded = net._backprop(X, Y, guard=True)
-    assert np.isnan(unguarded.grad_b[0]).any()                # what the check after the first pass sees
+    assert np.isnan(unguarded.grad_b[0]).any()  # what the check after the first pass sees
     bp = net.backprop(X, Y)
     for got, want in zip(bp.grad_w + bp.grad_b + bp.deltas, guarded.grad_w + guarded.grad_b + guarded.deltas):
         assert np.all(np.isfinite(got)) and np.array_equal(got, want)
@@ -224,8 +241,9 @@ def test_a_hidden_unit_far_below_the_exp_range_needs_no_guard(dtype):
     net, X, Y = _one_extreme_unit(dtype, [[-1.0, 0.5], [0.002, 0.3]])  # z = −1000 for unit 0 of example 0, 2 for 1
     unguarded, guarded = net._backprop(X, Y, guard=False), net._backprop(X, Y, guard=True)
     assert unguarded.activations[1][0, 0] == 0 and unguarded.zs[0][0, 0] == -1000
-    for got, want in zip(unguarded.grad_w + unguarded.grad_b + unguarded.deltas,
-                         guarded.grad_w + guarded.grad_b + guarded.deltas):
+    for got, want in zip(
+        unguarded.grad_w + unguarded.grad_b + unguarded.deltas, guarded.grad_w + guarded.grad_b + guarded.deltas
+    ):
         assert np.all(np.isfinite(got)) and np.array_equal(got, want)
 
 
@@ -234,8 +252,9 @@ def _deep_sigmoid(dtype, depth=60, width=16, batch=8, seed=3):
     sizes = [width] * (depth + 1) + [3]
     net = Network(sizes, rng=rng, dtype=dtype)
     # the same parameters and data in float64, exactly: the float64 pass differs only by the rounding of float32's
-    net64 = Network(sizes, weights=[w.astype(np.float64) for w in net.weights],
-                    biases=[b.astype(np.float64) for b in net.biases])
+    net64 = Network(
+        sizes, weights=[w.astype(np.float64) for w in net.weights], biases=[b.astype(np.float64) for b in net.biases]
+    )
     X = rng.uniform(0, 1, (batch, width)).astype(dtype).astype(np.float64)
     Y = np.eye(3)[rng.integers(0, 3, batch)]
     return net64, net, X, Y
@@ -247,13 +266,16 @@ def _worst_subnormal_layer_error():
     array's largest entry plus half a subnormal step (float32's rounding accumulated over the layers above)."""
     net64, net32, X, Y = _deep_sigmoid(np.float32)
     exact, got = net64.backprop(X, Y), net32.backprop(X, Y)
-    tiny, step = np.finfo(np.float32).tiny, 2.0 ** -149
+    tiny, step = np.finfo(np.float32).tiny, 2.0**-149
     subnormal = [l for l, d in enumerate(exact.deltas) if np.any((np.abs(d) < tiny) & (np.abs(d) > step))]
     assert len(subnormal) >= 3, "the network must reach float32's subnormal range for this test to mean anything"
     worst = 0.0
     for l in subnormal:
-        for g, e in ((got.deltas[l], exact.deltas[l]), (got.grad_w[l], exact.grad_w[l]),
-                     (got.grad_b[l], exact.grad_b[l])):
+        for g, e in (
+            (got.deltas[l], exact.deltas[l]),
+            (got.grad_w[l], exact.grad_w[l]),
+            (got.grad_b[l], exact.grad_b[l]),
+        ):
             assert g.dtype == np.float32
             worst = max(worst, float(np.max(np.abs(g.astype(np.float64) - e) / (2e-5 * np.abs(e).max() + step / 2))))
     return worst

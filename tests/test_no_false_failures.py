@@ -17,8 +17,15 @@ def random_problem(rng):
     activation = ACTIVATIONS[rng.integers(len(ACTIVATIONS))]
     output, cost = PAIRS[rng.integers(len(PAIRS))]
     sizes = [int(s) for s in rng.integers(1, 7, size=rng.integers(2, 7))]
-    net = Network(sizes, activation=activation, output=output, cost=cost, dtype=["float64", "float32"][rng.integers(2)],
-                  l2=float(rng.choice([0.0, 0.3])), rng=rng)
+    net = Network(
+        sizes,
+        activation=activation,
+        output=output,
+        cost=cost,
+        dtype=["float64", "float32"][rng.integers(2)],
+        l2=float(rng.choice([0.0, 0.3])),
+        rng=rng,
+    )
     scale = float(rng.choice([1e-3, 1.0, 1.0, 3.0, 10.0]))
     net.weights = [w * scale for w in net.weights]
     batch = int(rng.integers(1, 6))

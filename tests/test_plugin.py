@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-LAYER = '''
+LAYER = """
 import numpy as np
 import pytest
 
@@ -26,7 +26,7 @@ def wrong_grad(p):
     g = grad(p)
     g["W"][1, 2] *= 1.01
     return g
-'''
+"""
 
 
 def make(pytester, body, ini=""):
@@ -47,13 +47,18 @@ def test_a_wrong_gradient_fails_naming_the_leaf_and_index(pytester):
     make(pytester, "def test_bad(gradcheck):\n    gradcheck(loss, wrong_grad, {'W': W0.copy()})\n")
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*GradientMismatch*", "*d loss / d x?'W'?: 1 of 12 entries differ; worst at (1, 2)*",
-                                 "*gradcheck: 1 gradient checks, 1 failed*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*GradientMismatch*",
+            "*d loss / d x?'W'?: 1 of 12 entries differ; worst at (1, 2)*",
+            "*gradcheck: 1 gradient checks, 1 failed*",
+        ]
+    )
     assert "gradcheck/plugin.py" not in result.stdout.str()  # the traceback ends in the user's test
 
 
 def test_the_marker_beats_the_command_line_which_beats_the_ini_file(pytester):
-    body = '''
+    body = """
 import pytest
 
 def test_ini(gradcheck):
@@ -65,7 +70,7 @@ def test_marker(gradcheck):
 
 def test_explicit(gradcheck):
     assert gradcheck(loss, grad, {"W": W0.copy()}, rtol=0.25).rtol == 0.25
-'''
+"""
     make(pytester, body.replace("RTOL_CLI", "0.125"), ini="gradcheck_rtol = 0.01\ngradcheck_mode = fast")
     pytester.runpytest("--gradcheck-rtol", "0.125").assert_outcomes(passed=3)
     make(pytester, body.replace("RTOL_CLI", "0.01"), ini="gradcheck_rtol = 0.01")
@@ -73,13 +78,16 @@ def test_explicit(gradcheck):
 
 
 def test_fast_mode_from_the_command_line(pytester):
-    make(pytester, "def test_fast(gradcheck):\n    r = gradcheck(loss, grad, {'W': W0.copy()})\n"
-                   "    assert r.mode == 'fast' and r.probes\n")
+    make(
+        pytester,
+        "def test_fast(gradcheck):\n    r = gradcheck(loss, grad, {'W': W0.copy()})\n"
+        "    assert r.mode == 'fast' and r.probes\n",
+    )
     pytester.runpytest("--gradcheck-mode", "fast").assert_outcomes(passed=1)
 
 
 def test_the_fixture_works_inside_given_without_health_check_errors(pytester):
-    body = '''
+    body = """
 from hypothesis import given, settings
 from hypothesis.extra import numpy as hnp
 from hypothesis import strategies as st
@@ -88,7 +96,7 @@ from hypothesis import strategies as st
 @given(hnp.arrays(np.float64, (3, 4), elements=st.floats(-1, 1)))
 def test_prop(gradcheck, W):
     gradcheck(loss, grad, {"W": W})
-'''
+"""
     make(pytester, body)
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
@@ -96,7 +104,7 @@ def test_prop(gradcheck, W):
 
 
 def test_jacobian_and_network_helpers(pytester):
-    body = '''
+    body = """
 from gradcheck import Network
 
 def test_jac(gradcheck):
@@ -105,7 +113,7 @@ def test_jac(gradcheck):
 def test_net(gradcheck):
     net = Network([4, 3, 2], rng=np.random.default_rng(0))
     gradcheck.network(net, X, np.full((5, 2), 0.5))
-'''
+"""
     make(pytester, body)
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=2)
@@ -114,8 +122,10 @@ def test_net(gradcheck):
 
 def test_xdist_gives_the_same_totals_as_a_serial_run(pytester):
     pytest.importorskip("xdist")
-    body = "".join(f"def test_{i}(gradcheck):\n    gradcheck(loss, {'wrong_grad' if i == 3 else 'grad'}, "
-                   "{'W': W0.copy()})\n" for i in range(6))
+    body = "".join(
+        f"def test_{i}(gradcheck):\n    gradcheck(loss, {'wrong_grad' if i == 3 else 'grad'}, {{'W': W0.copy()}})\n"
+        for i in range(6)
+    )
     make(pytester, body)
     serial = pytester.runpytest_subprocess()
     parallel = pytester.runpytest_subprocess("-n", "2")
@@ -137,9 +147,14 @@ def test_loading_the_plugin_imports_neither_numpy_nor_hypothesis():
     assert done.stdout.split() == ["False", "False"]
 
 
-@pytest.mark.parametrize("ini, fragment", [("gradcheck_rtol = banana", "ini option gradcheck_rtol = 'banana'"),
-                                           ("gradcheck_atol = -1", "ini option gradcheck_atol = '-1'"),
-                                           ("gradcheck_mode = quick", "ini option gradcheck_mode = 'quick'")])
+@pytest.mark.parametrize(
+    "ini, fragment",
+    [
+        ("gradcheck_rtol = banana", "ini option gradcheck_rtol = 'banana'"),
+        ("gradcheck_atol = -1", "ini option gradcheck_atol = '-1'"),
+        ("gradcheck_mode = quick", "ini option gradcheck_mode = 'quick'"),
+    ],
+)
 def test_a_bad_ini_value_stops_pytest_at_start_up_with_a_usage_error(pytester, ini, fragment):
     make(pytester, "def test_ok(gradcheck):\n    assert gradcheck(loss, grad, {'W': W0.copy()}).ok\n", ini=ini)
     result = pytester.runpytest()
@@ -148,13 +163,13 @@ def test_a_bad_ini_value_stops_pytest_at_start_up_with_a_usage_error(pytester, i
 
 
 def test_a_positional_marker_argument_is_an_error_not_ignored(pytester):
-    body = '''
+    body = """
 import pytest
 
 @pytest.mark.gradcheck(0.05)
 def test_marked(gradcheck):
     gradcheck(loss, grad, {"W": W0.copy()})
-'''
+"""
     make(pytester, body)
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
@@ -162,14 +177,14 @@ def test_marked(gradcheck):
 
 
 def test_expected_failures_are_not_counted_as_failed_checks(pytester):
-    body = '''
+    body = """
 import pytest
 from gradcheck import GradientMismatch
 
 def test_expects_a_mismatch(gradcheck):
     with pytest.raises(GradientMismatch):
         gradcheck(loss, wrong_grad, {"W": W0.copy()})
-'''
+"""
     make(pytester, body)
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)

@@ -15,6 +15,7 @@ from .helpers import SIGMA_PRIME, rounding_scales
 
 SMALL = architectures(max_layers=4, max_width=5)
 
+
 def tol(net):
     return 64 * np.finfo(net.dtype).eps
 
@@ -26,8 +27,16 @@ def close(actual, expected, net, scale=None):
 
 
 def with_cost(net, cost):
-    return Network(net.sizes, activation=net.activation, output=net.output, cost=cost, l2=net.l2, dtype=net.dtype,
-                   weights=net.weights, biases=net.biases)
+    return Network(
+        net.sizes,
+        activation=net.activation,
+        output=net.output,
+        cost=cost,
+        l2=net.l2,
+        dtype=net.dtype,
+        weights=net.weights,
+        biases=net.biases,
+    )
 
 
 @given(problems(architectures=SMALL, kink_margin=0.05))
@@ -64,8 +73,14 @@ def test_every_hidden_delta_is_bp2_under_every_cost(problem):
         assert close(bp.deltas[l], expected, net, scale=np.abs(propagated).max())
 
 
-@given(problems(architectures=architectures(min_layers=2, max_layers=4, max_width=5), outputs=["sigmoid"],
-                costs=["cross_entropy"], dtypes=["float64"]))
+@given(
+    problems(
+        architectures=architectures(min_layers=2, max_layers=4, max_width=5),
+        outputs=["sigmoid"],
+        costs=["cross_entropy"],
+        dtypes=["float64"],
+    )
+)
 def test_given_the_same_output_delta_the_hidden_deltas_do_not_depend_on_the_cost(problem):
     net, X, Y = problem
     ce = net.backprop(X, Y)
@@ -79,8 +94,14 @@ def test_given_the_same_output_delta_the_hidden_deltas_do_not_depend_on_the_cost
         assert np.allclose(quad.deltas[l], ce.deltas[l], rtol=1e-8, atol=1e-14 * np.abs(ce.deltas[l]).max())
 
 
-@given(problems(architectures=architectures(min_layers=2, max_layers=6, max_width=5).map(lambda s: s[:-1] + [1]),
-                outputs=["sigmoid"], costs=["cross_entropy"], dtypes=["float64"]))
+@given(
+    problems(
+        architectures=architectures(min_layers=2, max_layers=6, max_width=5).map(lambda s: s[:-1] + [1]),
+        outputs=["sigmoid"],
+        costs=["cross_entropy"],
+        dtypes=["float64"],
+    )
+)
 def test_with_one_output_quadratic_hidden_deltas_are_sigma_prime_times_cross_entropy_ones(problem):
     # Cross-entropy does not cure vanishing gradients: layer by layer the two costs' deltas keep a fixed ratio.
     net, X, Y = problem
@@ -91,8 +112,14 @@ def test_with_one_output_quadratic_hidden_deltas_are_sigma_prime_times_cross_ent
         assert np.allclose(quad.deltas[l], sp * ce.deltas[l], rtol=1e-9, atol=1e-300)
 
 
-@given(problems(architectures=architectures(min_layers=2, max_layers=6, max_width=5), activations=["sigmoid"],
-                dtypes=["float64"], weight_scale=3.0))
+@given(
+    problems(
+        architectures=architectures(min_layers=2, max_layers=6, max_width=5),
+        activations=["sigmoid"],
+        dtypes=["float64"],
+        weight_scale=3.0,
+    )
+)
 def test_sigmoid_hidden_deltas_shrink_at_least_fourfold_per_unit_of_weight_norm(problem):
     net, X, Y = problem
     bp = net.backprop(X, Y)
@@ -109,11 +136,21 @@ def reals(lo, hi):
     return st.floats(lo, hi, allow_subnormal=False)
 
 
-@given(st.lists(reals(-3, 3), min_size=4, max_size=4), st.lists(reals(-2, 2), min_size=4, max_size=4),
-       reals(-2, 2), reals(0, 1))
+@given(
+    st.lists(reals(-3, 3), min_size=4, max_size=4),
+    st.lists(reals(-2, 2), min_size=4, max_size=4),
+    reals(-2, 2),
+    reals(0, 1),
+)
 def test_the_single_neuron_chain_of_equation_122(w, b, x, y):
-    net = Network([1, 1, 1, 1, 1], activation="sigmoid", output="sigmoid", cost="quadratic",
-                  weights=[np.array([[v]]) for v in w], biases=[np.array([v]) for v in b])
+    net = Network(
+        [1, 1, 1, 1, 1],
+        activation="sigmoid",
+        output="sigmoid",
+        cost="quadratic",
+        weights=[np.array([[v]]) for v in w],
+        biases=[np.array([v]) for v in b],
+    )
     X, Y = np.array([[x]]), np.array([[y]])
     bp = net.backprop(X, Y)
     z = [float(zl[0, 0]) for zl in bp.zs]
@@ -141,8 +178,9 @@ def test_vectorised_backprop_equals_the_per_example_loop(problem):
     net, X, Y = problem
     fast, loop = net.backprop(X, Y), backprop_loop(net, X, Y)
     eps = np.finfo(net.dtype).eps
-    for a, b, scale in zip(fast.grad_w + fast.grad_b + fast.deltas, loop.grad_w + loop.grad_b + loop.deltas,
-                           rounding_scales(net, fast, Y)):
+    for a, b, scale in zip(
+        fast.grad_w + fast.grad_b + fast.deltas, loop.grad_w + loop.grad_b + loop.deltas, rounding_scales(net, fast, Y)
+    ):
         assert np.all(np.abs(a.astype(np.float64) - b) <= 64 * net.num_layers * eps * scale + 1e-300)
 
 
@@ -150,7 +188,7 @@ def test_vectorised_backprop_equals_the_per_example_loop(problem):
 def test_the_batch_gradient_is_the_mean_of_per_example_gradients(problem):
     net, X, Y = problem
     whole = net.backprop(X, Y)
-    singles = [net.backprop(X[i:i + 1], Y[i:i + 1]) for i in range(len(X))]
+    singles = [net.backprop(X[i : i + 1], Y[i : i + 1]) for i in range(len(X))]
     scales = rounding_scales(net, whole, Y)
     for l in range(net.num_layers):
         mean_w = np.mean([s.grad_w[l] for s in singles], axis=0)

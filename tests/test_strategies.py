@@ -19,7 +19,7 @@ def test_300_problems_cover_every_activation_output_cost_depth_and_dtype():
     @DRAW
     @given(problems())
     def draw(problem):
-        net, X, Y = problem
+        net, _X, _Y = problem
         seen.append((net.activation, net.output, net.cost, net.num_layers, str(net.dtype)))
 
     draw()
@@ -98,3 +98,11 @@ def test_bad_strategy_arguments_fail_when_the_strategy_is_built(build, exc, frag
         build()
     assert isinstance(info.value, GradcheckError)
     assert fragment in str(info.value)
+
+
+def test_strategies_print_as_the_call_that_built_them():
+    from gradcheck.strategies import networks, problems
+
+    assert repr(networks()) == "networks()"
+    assert repr(networks(activations=["tanh"])) == "networks(activations=['tanh'])"
+    assert repr(problems(max_batch=3, costs=["quadratic"])) == "problems(costs=['quadratic'], max_batch=3)"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from gradcheck import check_gradient
 
-from .verdicts import KINKED, JUMPING, cases
+from .verdicts import JUMPING, KINKED, cases
 
 
 def modes(seed):
@@ -94,19 +94,30 @@ def test_fast_mode_finds_and_names_a_wrong_element(case, data):
     top = np.abs(x).max()
     rms = top * np.sqrt(np.mean((x / top) ** 2)) if top > 0 else 1.0
     step = np.finfo(case.leaves[k].x.dtype).eps ** (1 / 3) * max(abs(x[where[1]]), rms)
-    size = (0.5 * case.magnitude / case.leaves[k].scale + 4 * float(full.leaf(where[0]).tolerance[where[1]])
-            + 4 * max(p.tolerance for p in exact.probes) / step)
+    size = (
+        0.5 * case.magnitude / case.leaves[k].scale
+        + 4 * float(full.leaf(where[0]).tolerance[where[1]])
+        + 4 * max(p.tolerance for p in exact.probes) / step
+    )
     amount = size * data.draw(st.sampled_from([-1.0, 1.0]))
-    report = check_gradient(case.func, planted(case, where, amount), case.tree, mode="fast",
-                            rng=np.random.default_rng(data.draw(st.integers(0, 2**16))))
+    report = check_gradient(
+        case.func,
+        planted(case, where, amount),
+        case.tree,
+        mode="fast",
+        rng=np.random.default_rng(data.draw(st.integers(0, 2**16))),
+    )
     assert exact.ok, f"{case!r}\n{exact}"
     assert failed_elements(report) == {where}, f"{case!r} planted {amount:.3g} at {where}\n{report}"
 
 
 @given(cases(jumps=True, kinks=False), st.integers(0, 2**16))
 def test_a_jump_at_x_fails_as_a_jump_and_nothing_else_does(case, seed):
-    on_jump = {(path, tuple(int(i) for i in idx)) for path, leaf in zip(case.paths, case.leaves)
-               for idx in np.argwhere(np.broadcast_to(leaf.on_jump, leaf.x.shape))}
+    on_jump = {
+        (path, tuple(int(i) for i in idx))
+        for path, leaf in zip(case.paths, case.leaves)
+        for idx in np.argwhere(np.broadcast_to(leaf.on_jump, leaf.x.shape))
+    }
     report = check_gradient(case.func, case.grad, case.tree)
     assert failed_elements(report) == on_jump, f"{case!r}\n{report}"
     jumps = {(leaf.path, tuple(int(i) for i in idx)) for leaf in report.leaves for idx in np.argwhere(leaf.jumps)}
@@ -128,7 +139,7 @@ def test_a_func_that_rebinds_an_entry_of_its_container_is_reported(case, seed):
     for options in modes(seed):
         report = check_gradient(case.func, case.grad, case.tree, **options)
         assert not report.ok and any("replaced" in p for p in report.problems), str(report)
-        assert all(leaf.ok for leaf in report.leaves), str(report)   # the values themselves are right
+        assert all(leaf.ok for leaf in report.leaves), str(report)  # the values themselves are right
 
 
 @given(cases(float32_inside=True, kinks=False), st.data())

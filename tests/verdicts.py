@@ -47,7 +47,7 @@ class Leaf:
     scale: float
     phi: str
     weights: np.ndarray
-    centre: np.ndarray       # c_i, in x's units
+    centre: np.ndarray  # c_i, in x's units
     layout: str
 
     @property
@@ -65,9 +65,9 @@ class Case:
 
     leaves: list[Leaf]
     container: str
-    magnitude: float                    # F
-    coupling: float                     # γ
-    matrix: np.ndarray                  # M
+    magnitude: float  # F
+    coupling: float  # γ
+    matrix: np.ndarray  # M
     float32_inside: bool = False
     random: np.random.Generator | None = None
     rebinds: bool = False
@@ -78,8 +78,15 @@ class Case:
 
     def __repr__(self) -> str:
         parts = [f"{leaf.layout} {leaf.x.dtype} {leaf.x.shape} φ={leaf.phi} s={leaf.scale:.0e}" for leaf in self.leaves]
-        flags = [name for name, on in (("float32 inside", self.float32_inside), ("random", self.random is not None),
-                                       ("rebinds", self.rebinds)) if on]
+        flags = [
+            name
+            for name, on in (
+                ("float32 inside", self.float32_inside),
+                ("random", self.random is not None),
+                ("rebinds", self.rebinds),
+            )
+            if on
+        ]
         return f"Case({self.container}: {'; '.join(parts)}; F={self.magnitude:.0e}, γ={self.coupling} {flags})"
 
     @property
@@ -93,7 +100,7 @@ class Case:
         arrays = _unbuild(self.container, tree)
         if self.rebinds and isinstance(tree, (dict, list)):
             key = "a" if isinstance(tree, dict) else 0
-            tree[key] = np.array(tree[key], copy=True)   # the entry is replaced, the value is the same
+            tree[key] = np.array(tree[key], copy=True)  # the entry is replaced, the value is the same
         us = self._u(arrays)
         total = 0.0
         for u, leaf in zip(us, self.leaves):
@@ -123,7 +130,7 @@ class Case:
         coupled = self.coupling * (self.matrix.T @ (self.matrix @ flat)) / flat.size
         out, start = [], 0
         for u, leaf in zip(us, self.leaves):
-            part = coupled[start:start + u.size].reshape(u.shape)
+            part = coupled[start : start + u.size].reshape(u.shape)
             start += u.size
             slope = leaf.weights * MAPS[leaf.phi][1](u) + part
             out.append((self.magnitude / leaf.scale * slope).astype(leaf.x.dtype))
@@ -131,8 +138,13 @@ class Case:
 
 
 def _path(container: str, k: int) -> str:
-    return {"array": "x", "list": f"x[{k}]", "tuple": f"x[{k}]", "dict": f"x[{'ab'[k]!r}]",
-            "nested": f"x['inner'][{k}]"}[container]
+    return {
+        "array": "x",
+        "list": f"x[{k}]",
+        "tuple": f"x[{k}]",
+        "dict": f"x[{'ab'[k]!r}]",
+        "nested": f"x['inner'][{k}]",
+    }[container]
 
 
 def _build(container: str, arrays: list[Any]) -> Any:
@@ -205,8 +217,15 @@ def _leaf(draw: st.DrawFn, dtype: Any, elements: int, kinds: list[str], magnitud
 
 
 @st.composite
-def cases(draw: st.DrawFn, *, kinks: bool = True, jumps: bool = False, float32_inside: bool | None = False,
-          randomness: bool = False, rebinds: bool = False) -> Case:
+def cases(
+    draw: st.DrawFn,
+    *,
+    kinks: bool = True,
+    jumps: bool = False,
+    float32_inside: bool | None = False,
+    randomness: bool = False,
+    rebinds: bool = False,
+) -> Case:
     """A :class:`Case` for the verdict oracle; the flags allow the hostile options."""
     container = draw(st.sampled_from(["array", "list", "tuple", "dict", "nested"]))
     count = 1 if container == "array" else draw(st.integers(1, 2))
@@ -223,6 +242,13 @@ def cases(draw: st.DrawFn, *, kinks: bool = True, jumps: bool = False, float32_i
     matrix = np.random.default_rng(seed).standard_normal((n, n)) / np.sqrt(n)
     inside = draw(st.booleans()) if float32_inside is None else float32_inside
     inside = inside and all(d == np.float64 for d in dtypes)
-    return Case(leaves, container, magnitude, coupling, matrix, float32_inside=inside,
-                random=np.random.default_rng(seed) if randomness else None,
-                rebinds=rebinds and container in ("dict", "list"))
+    return Case(
+        leaves,
+        container,
+        magnitude,
+        coupling,
+        matrix,
+        float32_inside=inside,
+        random=np.random.default_rng(seed) if randomness else None,
+        rebinds=rebinds and container in ("dict", "list"),
+    )

@@ -14,8 +14,15 @@ from gradcheck.report import LeafReport
 __all__ = ["complex_step_reports"]
 
 
-def complex_step_reports(func: Callable[[Any], Any], treedef: Any, pristine: list[np.ndarray], reports: list[LeafReport],
-                  caller: dict[str, str], name: str, atol: float) -> tuple[list[LeafReport], str]:
+def complex_step_reports(
+    func: Callable[[Any], Any],
+    treedef: Any,
+    pristine: list[np.ndarray],
+    reports: list[LeafReport],
+    caller: dict[str, str],
+    name: str,
+    atol: float,
+) -> tuple[list[LeafReport], str]:
     """Im f(x + i·h·eᵢ)/h for every element; used where it agrees with the central differences, else a notice."""
     work = [orig.astype(np.result_type(orig.dtype, np.complex64)) for orig in pristine]
     values = []
@@ -33,18 +40,23 @@ def complex_step_reports(func: Callable[[Any], Any], treedef: Any, pristine: lis
                     out[i] = np.imag(value) / h[i]
                 values.append(out.reshape(orig.shape))
     except Exception as exc:  # any refusal of complex input means: no complex step here
-        return reports, (f"method='complex' fell back to central differences: {name} rejected complex input "
-                         f"({type(exc).__name__}: {exc})")
+        return reports, (
+            f"method='complex' fell back to central differences: {name} rejected complex input "
+            f"({type(exc).__name__}: {exc})"
+        )
     agree = all(np.all((np.abs(c - r.numeric) <= r.error) | r.kink | (r.jump > 0)) for c, r in zip(values, reports))
     if not agree:
-        return reports, (f"method='complex' fell back to central differences: the complex step disagrees with them, "
-                         f"so {name} is not complex-analytic (abs, max, comparisons or a real cast break it)")
+        return reports, (
+            f"method='complex' fell back to central differences: the complex step disagrees with them, "
+            f"so {name} is not complex-analytic (abs, max, comparisons or a real cast break it)"
+        )
     updated = []
     for c, r in zip(values, reports):
         eps = float(np.finfo(r.dtype).eps)
         error = np.where(r.kink, r.error, 8 * eps * np.abs(c))
         numeric = np.where(r.kink, r.numeric, c)
         tolerance = tolerance_of(np.abs(r.analytic.astype(np.float64)), numeric, error, r.rtol, atol)
-        updated.append(LeafReport(r.path, r.analytic, numeric, error, tolerance, r.step, r.kink, jump=r.jump,
-                                  rtol=r.rtol))
+        updated.append(
+            LeafReport(r.path, r.analytic, numeric, error, tolerance, r.step, r.kink, jump=r.jump, rtol=r.rtol)
+        )
     return updated, "method='complex': the complex step agreed with the central differences and replaced them"

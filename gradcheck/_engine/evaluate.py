@@ -32,16 +32,24 @@ class Evaluator:
     (``d["w"] = d["w"] * 2``) cannot detach it from the perturbations that follow; the first call checks for it.
     """
 
-    def __init__(self, func: Callable[[Any], Any], treedef: TreeDef, paths: list[str], leaves: list[np.ndarray],
-                 caller: dict[str, str], vectorized: bool, perturbations: Perturbations | None) -> None:
+    def __init__(
+        self,
+        func: Callable[[Any], Any],
+        treedef: TreeDef,
+        paths: list[str],
+        leaves: list[np.ndarray],
+        caller: dict[str, str],
+        vectorized: bool,
+        perturbations: Perturbations | None,
+    ) -> None:
         self.func, self.treedef, self.paths, self.leaves, self.caller = func, treedef, paths, leaves, caller
         self.pristine = [leaf.copy() for leaf in leaves]
         self.vectorized, self.calls = vectorized, 0
         name = getattr(func, "__name__", "func")
         self.name = "f" if name == "<lambda>" else str(name)
-        self.f_eps = float(np.finfo(np.float64).eps)   # eps of func's result type, set by first_value
+        self.f_eps = float(np.finfo(np.float64).eps)  # eps of func's result type, set by first_value
         self.unrepeatable = False
-        self.raised: dict[str, int] = {}   # exceptions func raised at perturbed points, by name
+        self.raised: dict[str, int] = {}  # exceptions func raised at perturbed points, by name
         self.perturbed: Perturbations = perturbations or (self._vectorized if vectorized else self._serial)
 
     def tree(self) -> Any:
@@ -79,8 +87,9 @@ class Evaluator:
         if np.issubdtype(dtype, np.floating):
             self.f_eps = max(self.f_eps, float(np.finfo(dtype).eps))
         if not math.isfinite(f0):
-            raise InvalidArgument(f"{self.name}(x) = {f0} at the point given; the check needs a finite value there: "
-                                  "move x or fix func")
+            raise InvalidArgument(
+                f"{self.name}(x) = {f0} at the point given; the check needs a finite value there: move x or fix func"
+            )
         self.note_rebinding(tree, f"{self.name}(x)", problems)
         again = self._value(self.tree())
         if not abs(again - f0) <= 64 * self.f_eps * abs(f0):
@@ -93,9 +102,11 @@ class Evaluator:
         mine = self.leaves
         for path, a, b in zip(paths, seen, mine):
             if a is not b and not (self.vectorized and isinstance(a, np.ndarray) and a.base is b):
-                problems.append(f"{who} replaced {path} in the container it was given (an assignment such as "
-                                "x['w'] = ...); func and grad must not modify their argument: build a new container "
-                                "or a new array instead")
+                problems.append(
+                    f"{who} replaced {path} in the container it was given (an assignment such as "
+                    "x['w'] = ...); func and grad must not modify their argument: build a new container "
+                    "or a new array instead"
+                )
                 return
 
     def call_grad(self, grad: Callable[[Any], Any], problems: list[str]) -> Any:
@@ -142,8 +153,10 @@ class Evaluator:
         """f at x + each displacement; a vectorized func takes them in one call."""
         if not self.vectorized:
             return np.array([self.along(d)[0] for d in displacements])
-        batch = [np.stack([(orig.astype(np.float64) + d[k]).astype(orig.dtype) for d in displacements])
-                 for k, orig in enumerate(self.pristine)]
+        batch = [
+            np.stack([(orig.astype(np.float64) + d[k]).astype(orig.dtype) for d in displacements])
+            for k, orig in enumerate(self.pristine)
+        ]
         self.calls += 1
         try:
             with np.errstate(**self.caller):
@@ -156,7 +169,7 @@ class Evaluator:
     def _vectorized(self, path: str, idx: np.ndarray, points: np.ndarray) -> np.ndarray:
         """One call of a vectorised func per batch of points, batches bounded to 4M floats."""
         k = self.paths.index(path)
-        rows, cols = np.divmod(np.arange(points.size), points.shape[1])
+        rows, _cols = np.divmod(np.arange(points.size), points.shape[1])
         targets, values = idx[rows], points.reshape(-1)
         chunk = max(1, (1 << 22) // max(1, sum(leaf.size for leaf in self.pristine)))
         out = np.empty(points.size)
@@ -172,19 +185,25 @@ class Evaluator:
 
 
 def unrepeatable_sentence(name: str, first: float, second: float) -> str:
-    return (f"{name}(x) is not repeatable: it returned {first:.17g} and then {second:.17g} at the same x (spread "
-            f"{abs(second - first):.3g}); a gradient check needs a deterministic func: switch off dropout and sampling, "
-            "fix the random seed inside func, or reset state that func accumulates across calls")
+    return (
+        f"{name}(x) is not repeatable: it returned {first:.17g} and then {second:.17g} at the same x (spread "
+        f"{abs(second - first):.3g}); a gradient check needs a deterministic func: switch off dropout and sampling, "
+        "fix the random seed inside func, or reset state that func accumulates across calls"
+    )
 
 
 def _scalar(value: Any, name: str) -> float:
     if isinstance(value, np.ndarray):
         if value.ndim != 0 and value.size != 1:
-            raise InvalidArgument(f"{name}(x) returned an array of shape {value.shape}; check_gradient needs a scalar: "
-                                  "return the loss itself, e.g. its .sum() or .mean()")
+            raise InvalidArgument(
+                f"{name}(x) returned an array of shape {value.shape}; check_gradient needs a scalar: "
+                "return the loss itself, e.g. its .sum() or .mean()"
+            )
         if value.ndim != 0:
-            raise InvalidArgument(f"{name}(x) returned an array of shape {value.shape}; check_gradient needs a scalar: "
-                                  "return value.item() or value.reshape(()) ")
+            raise InvalidArgument(
+                f"{name}(x) returned an array of shape {value.shape}; check_gradient needs a scalar: "
+                "return value.item() or value.reshape(()) "
+            )
         value = value[()]
     if isinstance(value, (complex, np.complexfloating)):
         raise InvalidType(f"{name}(x) returned a complex value {value!r}; it must be real")
@@ -200,10 +219,14 @@ def _batched(value: Any, K: int, name: str) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except ValueError as exc:
-        raise InvalidArgument(f"{name} was called with a batch of {K} points (vectorized=True) and returned a ragged "
-                              f"value ({exc}); it must return one real value per point, shape ({K},)") from None
+        raise InvalidArgument(
+            f"{name} was called with a batch of {K} points (vectorized=True) and returned a ragged "
+            f"value ({exc}); it must return one real value per point, shape ({K},)"
+        ) from None
     if arr.shape != (K,) or not np.issubdtype(arr.dtype, np.floating):
-        raise InvalidArgument(f"{name} was called with a batch of {K} points (vectorized=True) and returned "
-                              f"{arr.dtype} of shape {arr.shape}; it must return one real value per point, shape "
-                              f"({K},)")
+        raise InvalidArgument(
+            f"{name} was called with a batch of {K} points (vectorized=True) and returned "
+            f"{arr.dtype} of shape {arr.shape}; it must return one real value per point, shape "
+            f"({K},)"
+        )
     return arr.astype(np.float64)

@@ -20,8 +20,16 @@ __all__ = ["fast_reports"]
 class _Directions:
     """Fast mode's view of x as one flat vector: derivatives of f along displacements d, against ⟨grad, d⟩."""
 
-    def __init__(self, ev: Evaluator, analytic: list[np.ndarray], f0: float, noise: list[float], rtols: list[float],
-                 atol: float, step: float | None) -> None:
+    def __init__(
+        self,
+        ev: Evaluator,
+        analytic: list[np.ndarray],
+        f0: float,
+        noise: list[float],
+        rtols: list[float],
+        atol: float,
+        step: float | None,
+    ) -> None:
         self.ev, self.f0, self.atol = ev, f0, atol
         self.starts = np.concatenate([[0], np.cumsum([a.size for a in analytic])]).astype(np.intp)
         self.g = np.concatenate([a.reshape(-1).astype(np.float64) for a in analytic])
@@ -35,7 +43,9 @@ class _Directions:
         self.group = np.repeat([str(orig.dtype) for orig in ev.pristine], sizes)
         self.scale = np.concatenate([element_scale(orig).reshape(-1) for orig in ev.pristine])
         if step is None:
-            self.reach = np.concatenate([element_scale(orig).reshape(-1) * e ** (1 / 3) for orig, e in zip(ev.pristine, eps)])
+            self.reach = np.concatenate(
+                [element_scale(orig).reshape(-1) * e ** (1 / 3) for orig, e in zip(ev.pristine, eps)]
+            )
         else:
             self.reach = np.full(self.g.size, step)
 
@@ -47,8 +57,10 @@ class _Directions:
         """Richardson differences of s ↦ f(x + s·d) at s = ±1, ±2 against ⟨grad, d⟩ for the displacements taken."""
         values, shifts = [], []
         for o in (1.0, -1.0, 2.0, -2.0):
-            parts = [o * d[lo:hi].reshape(orig.shape) for orig, lo, hi in
-                     zip(self.ev.pristine, self.starts[:-1], self.starts[1:])]
+            parts = [
+                o * d[lo:hi].reshape(orig.shape)
+                for orig, lo, hi in zip(self.ev.pristine, self.starts[:-1], self.starts[1:])
+            ]
             value, taken = self.ev.along(parts)
             values.append(value - self.f0)
             shifts.append(np.concatenate([t.reshape(-1) for t in taken]))
@@ -63,8 +75,11 @@ class _Directions:
         error = abs(r1 - r2) + 1.5 * level
         gd = self.g * d
         # Random signs make per-element errors add like a random walk: six standard deviations of it.
-        tol = (6 * safe_norm((self.atol + self.rtol * np.abs(self.g)) * d)
-               + 4 * float(np.sum(self.eps * np.abs(gd))) + error)
+        tol = (
+            6 * safe_norm((self.atol + self.rtol * np.abs(self.g)) * d)
+            + 4 * float(np.sum(self.eps * np.abs(gd)))
+            + error
+        )
         exact = float(gd.sum())
         numeric = exact + residual if np.isfinite(residual) else float("nan")
         # A kink crossed on the way inflates |r1 − r2| and with it the tolerance: such a probe vouches for nothing,
@@ -79,14 +94,22 @@ class _Directions:
             half = members[: members.size // 2]
             part = np.zeros_like(d)
             part[half] = d[half]
-            members = half if not self.probe(part).ok else members[members.size // 2:]
+            members = half if not self.probe(part).ok else members[members.size // 2 :]
         return int(members[0])
 
 
-def fast_reports(ev: Evaluator, paths: list[str], analytic: list[np.ndarray], f0: float, noise: list[float],
-          rtols: list[float],
-          atol: float, step: float | None, rng: np.random.Generator,
-          count: int) -> tuple[list[LeafReport], list[Probe]]:
+def fast_reports(
+    ev: Evaluator,
+    paths: list[str],
+    analytic: list[np.ndarray],
+    f0: float,
+    noise: list[float],
+    rtols: list[float],
+    atol: float,
+    step: float | None,
+    rng: np.random.Generator,
+    count: int,
+) -> tuple[list[LeafReport], list[Probe]]:
     """Random-direction checks; the elements behind a failing one are found by halving and judged as in full mode.
 
     Each dtype gets its own directions: a direction that moved float32 and float64 leaves together would judge the
@@ -96,10 +119,10 @@ def fast_reports(ev: Evaluator, paths: list[str], analytic: list[np.ndarray], f0
 
     def judge(i: int) -> None:
         k, local = dirs.locate(i)
-        a = analytic[k].reshape(-1)[local:local + 1].astype(np.float64)
+        a = analytic[k].reshape(-1)[local : local + 1].astype(np.float64)
         verdicts[i] = judge_elements(ev, k, np.array([local]), a, f0, noise[k], rtols[k], atol, step)
 
-    for i in np.flatnonzero(~dirs.usable)[:64]:   # a nan or inf in grad(x) fails where it is
+    for i in np.flatnonzero(~dirs.usable)[:64]:  # a nan or inf in grad(x) fails where it is
         judge(int(i))
     probes = []
     for group in sorted(set(dirs.group)):
@@ -118,9 +141,17 @@ def fast_reports(ev: Evaluator, paths: list[str], analytic: list[np.ndarray], f0
                     fields[name][local] = getattr(v, name)[0]
                 kink[local], checked[local] = v.kink[0], True
         fields["jump"][~checked] = 0.0
-        reports.append(LeafReport(path, a, *(fields[n].reshape(a.shape) for n in ("numeric", "error", "tolerance", "h")),
-                                  kink.reshape(a.shape), checked.reshape(a.shape), jump=fields["jump"].reshape(a.shape),
-                                  rtol=rtols[k]))
+        reports.append(
+            LeafReport(
+                path,
+                a,
+                *(fields[n].reshape(a.shape) for n in ("numeric", "error", "tolerance", "h")),
+                kink.reshape(a.shape),
+                checked.reshape(a.shape),
+                jump=fields["jump"].reshape(a.shape),
+                rtol=rtols[k],
+            )
+        )
     return reports, probes
 
 
@@ -141,8 +172,9 @@ def _sharpen(dirs: _Directions, d: np.ndarray, p: Probe) -> tuple[np.ndarray, Pr
     return d, p
 
 
-def _explain(dirs: _Directions, d: np.ndarray, judge: Callable[[int], None], verdicts: dict[int, Verdict],
-             most: int = 64) -> Probe:
+def _explain(
+    dirs: _Directions, d: np.ndarray, judge: Callable[[int], None], verdicts: dict[int, Verdict], most: int = 64
+) -> Probe:
     """Probe along d; while it fails, find an element behind it, judge that element, and probe without it."""
     first = dirs.probe(d)
     d, first = _sharpen(dirs, d, first)
@@ -154,8 +186,13 @@ def _explain(dirs: _Directions, d: np.ndarray, judge: Callable[[int], None], ver
     fine, finer = dirs.probe(d / 8), dirs.probe(d / 64)
     sensitive = 64 * finer.tolerance <= 2 * first.tolerance and 8 * fine.tolerance <= 2 * first.tolerance
     converged = abs(8 * fine.numeric - 64 * finer.numeric) <= 8 * fine.error + 64 * finer.error
-    if (fine.ok and finer.ok and sensitive and converged
-            and abs(first.numeric - 8 * fine.numeric) > first.error + 8 * fine.error):
+    if (
+        fine.ok
+        and finer.ok
+        and sensitive
+        and converged
+        and abs(first.numeric - 8 * fine.numeric) > first.error + 8 * fine.error
+    ):
         return replace(first, note=f"kink on the path: steps 8x and 64x smaller give {8 * fine.numeric:.6g}")
     rest, found, p = d.copy(), [], first
     while not p.ok and len(found) < most and rest.any():
@@ -170,5 +207,8 @@ def _explain(dirs: _Directions, d: np.ndarray, judge: Callable[[int], None], ver
     named = ", ".join(str(i) for i in found)
     if p.ok or not rest.any():
         return replace(first, note=f"explained by flat element(s) {named}, judged one by one", explained=True)
-    return replace(first, note=f"still failing after judging flat element(s) {named}: a wrong element the halving "
-                              "could not isolate, or kinks in more elements than fast mode follows; run mode='full'")
+    return replace(
+        first,
+        note=f"still failing after judging flat element(s) {named}: a wrong element the halving "
+        "could not isolate, or kinks in more elements than fast mode follows; run mode='full'",
+    )

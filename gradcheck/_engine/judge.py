@@ -28,7 +28,7 @@ class Stencil:
         base = ev.pristine[k].reshape(-1)[idx].astype(np.float64)
         points = (base[:, None] + offsets * h[:, None]).astype(ev.pristine[k].dtype).astype(np.float64)
         values = ev.at(k, idx, points) - f0
-        values[points == base[:, None]] = np.nan   # a step lost to rounding differentiates nothing
+        values[points == base[:, None]] = np.nan  # a step lost to rounding differentiates nothing
         return cls(h, offsets, values)
 
     def richardson(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +57,9 @@ FAR = np.array([4.0, -4.0])
 
 
 # the offsets, in units of h, of every point a second look has seen, in order (0 is x itself)
-SAMPLES = np.array([-4, -2, -1, -0.5, -0.25, -0.125, 0, 0.125, 0.25, 0.5, 1, 2, 4])   # a fourth difference of pure rounding stays below this many noise units
+SAMPLES = np.array(
+    [-4, -2, -1, -0.5, -0.25, -0.125, 0, 0.125, 0.25, 0.5, 1, 2, 4]
+)  # a fourth difference of pure rounding stays below this many noise units
 
 
 @dataclass
@@ -77,16 +79,43 @@ class Verdict:
         self.tolerance[rows] = tolerance_of(a[rows], self.numeric[rows], self.error[rows], rtol, atol)
 
 
-def judge_leaf(ev: Evaluator, k: int, path: str, a: np.ndarray, f0: float, noise: float, rtol: float,
-                atol: float, step: float | None) -> LeafReport:
+def judge_leaf(
+    ev: Evaluator,
+    k: int,
+    path: str,
+    a: np.ndarray,
+    f0: float,
+    noise: float,
+    rtol: float,
+    atol: float,
+    step: float | None,
+) -> LeafReport:
     v = judge_elements(ev, k, np.arange(a.size), a.reshape(-1).astype(np.float64), f0, noise, rtol, atol, step)
     shape = a.shape
-    return LeafReport(path, a, v.numeric.reshape(shape), v.error.reshape(shape), v.tolerance.reshape(shape),
-                      v.h.reshape(shape), v.kink.reshape(shape), jump=v.jump.reshape(shape), rtol=rtol)
+    return LeafReport(
+        path,
+        a,
+        v.numeric.reshape(shape),
+        v.error.reshape(shape),
+        v.tolerance.reshape(shape),
+        v.h.reshape(shape),
+        v.kink.reshape(shape),
+        jump=v.jump.reshape(shape),
+        rtol=rtol,
+    )
 
 
-def judge_elements(ev: Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: float, noise_at_x: float, rtol: float,
-           atol: float, step: float | None) -> Verdict:
+def judge_elements(
+    ev: Evaluator,
+    k: int,
+    idx: np.ndarray,
+    a: np.ndarray,
+    f0: float,
+    noise_at_x: float,
+    rtol: float,
+    atol: float,
+    step: float | None,
+) -> Verdict:
     """Numeric derivative, error, tolerance, kink and jump for elements ``idx`` of leaf k (module docstring)."""
     orig = ev.pristine[k]
     eps = max(ev.f_eps, float(np.finfo(orig.dtype).eps))
@@ -100,8 +129,14 @@ def judge_elements(ev: Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: fl
     noise[frozen] = np.maximum(noise[frozen], np.abs(a[frozen]) * st.h[frozen])
     numeric, error = st.richardson(noise)
     enlarged, before = _enlarge_steps(ev, k, idx, a, f0, noise, eps, st, numeric, error)
-    v = Verdict(numeric, error, tolerance_of(a, numeric, error, rtol, atol), st.h, np.zeros(a.size, dtype=bool),
-                 np.zeros(a.size))
+    v = Verdict(
+        numeric,
+        error,
+        tolerance_of(a, numeric, error, rtol, atol),
+        st.h,
+        np.zeros(a.size, dtype=bool),
+        np.zeros(a.size),
+    )
     # Failing elements, and passing ones whose error estimate is a quarter of their size or more (a kink inside
     # the stencil inflates it, and would let a wrong value through): look again.
     uninformative = error > 0.25 * np.maximum(np.abs(a), np.abs(numeric))
@@ -142,9 +177,19 @@ def _rounded_steps(orig: np.ndarray, idx: np.ndarray, h: np.ndarray) -> np.ndarr
     return np.where(rounded > 0, rounded, h)
 
 
-def _enlarge_steps(ev: Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: float, noise: np.ndarray, eps: float,
-                   st: Stencil, numeric: np.ndarray, error: np.ndarray,
-                   rounds: int = 2) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+def _enlarge_steps(
+    ev: Evaluator,
+    k: int,
+    idx: np.ndarray,
+    a: np.ndarray,
+    f0: float,
+    noise: np.ndarray,
+    eps: float,
+    st: Stencil,
+    numeric: np.ndarray,
+    error: np.ndarray,
+    rounds: int = 2,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Larger steps where rounding swamps a small derivative (in place).
 
     An element whose error estimate is over 1% of its size and mostly rounding (f barely changes along it, as for
@@ -159,17 +204,16 @@ def _enlarge_steps(ev: Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: fl
     for _ in range(rounds):
         rounding = 1.5 * noise / st.h
         truncation = np.maximum(error - rounding, 0)
-        coarse = ((error > 0.01 * np.maximum(np.abs(a), np.abs(numeric))) & (rounding > 2 * truncation)
-                  & (st.h < cap) & np.isfinite(numeric))
+        coarse = (
+            (error > 0.01 * np.maximum(np.abs(a), np.abs(numeric)))
+            & (rounding > 2 * truncation)
+            & (st.h < cap)
+            & np.isfinite(numeric)
+        )
         rows = np.flatnonzero(coarse)
         if not rows.size:
             break
-        # the step that balances the two terms, or (when the truncation estimate is itself mostly rounding) the
-        # one that brings rounding under 0.3% of the derivative, whichever is larger
-        mag = np.maximum(np.abs(a[rows]), np.abs(numeric[rows]))
-        balance = np.cbrt(rounding[rows] / (2 * np.maximum(truncation[rows], 1e-300)))
-        quiet = rounding[rows] / np.maximum(0.003 * mag, 1e-300)
-        factor = np.clip(np.fmax(balance, quiet), 2, 1000)
+        factor = _step_factor(a[rows], numeric[rows], rounding[rows], truncation[rows])
         h = _rounded_steps(ev.pristine[k], idx[rows], np.minimum(st.h[rows] * factor, cap[rows]))
         bigger = Stencil.at(ev, k, idx[rows], h, CENTRAL, f0)
         far = Stencil.at(ev, k, idx[rows], h, FAR, f0).values
@@ -178,13 +222,7 @@ def _enlarge_steps(ev: Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: fl
         # A kink at x too small for the fourth difference to show (jump·2h below 1.5·√70·noise) still shifts a
         # central difference by up to half the jump: on a larger step that allowance must be paid explicitly.
         e2 = e2 + SIX_SIGMA * noise2 / (4 * bigger.h)
-        gp, gm, gp2, gm2 = bigger.values.T
-        right, right_err = _one_sided(gp, gp2, far[:, 0], bigger.h, noise2)
-        left, left_err = _one_sided(gm, gm2, far[:, 1], -bigger.h, noise2)
-        smooth = ((np.abs(bigger.fourth_differences()) <= SIX_SIGMA * noise2)
-                  & (np.abs(far[:, 0] - 4 * gp2 - 4 * gm2 + far[:, 1]) <= SIX_SIGMA * noise2)
-                  & within_errors(left, left_err, right, right_err) & within_errors(left, left_err, n2, e2)
-                  & within_errors(right, right_err, n2, e2))
+        smooth = _smooth_on(bigger, far, noise2, n2, e2)
         keep = np.isfinite(n2) & (e2 < error[rows]) & within_errors(n2, e2, numeric[rows], error[rows]) & smooth
         take = rows[keep]
         st.h[take], st.values[take] = bigger.h[keep], bigger.values[keep]
@@ -194,8 +232,36 @@ def _enlarge_steps(ev: Evaluator, k: int, idx: np.ndarray, a: np.ndarray, f0: fl
     return enlarged, before
 
 
-def _one_sided(g1: np.ndarray, g2: np.ndarray, g4: np.ndarray, h: np.ndarray,
-               noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _step_factor(a: np.ndarray, numeric: np.ndarray, rounding: np.ndarray, truncation: np.ndarray) -> np.ndarray:
+    """How much larger a step should be: the factor that balances the two error terms, or (when the truncation
+    estimate is itself mostly rounding) the one that brings rounding under 0.3% of the derivative, whichever is
+    larger, between 2 and 1000."""
+    mag = np.maximum(np.abs(a), np.abs(numeric))
+    balance = np.cbrt(rounding / (2 * np.maximum(truncation, 1e-300)))
+    quiet = rounding / np.maximum(0.003 * mag, 1e-300)
+    return np.asarray(np.clip(np.fmax(balance, quiet), 2, 1000))
+
+
+def _smooth_on(
+    bigger: Stencil, far: np.ndarray, noise: np.ndarray, numeric: np.ndarray, error: np.ndarray
+) -> np.ndarray:
+    """Whether f is smooth on a larger stencil: fourth differences at h and 2h within the noise, and the one-sided
+    derivatives agreeing with each other and with the central one (a larger step must not cross a kink)."""
+    gp, gm, gp2, gm2 = bigger.values.T
+    right, right_err = _one_sided(gp, gp2, far[:, 0], bigger.h, noise)
+    left, left_err = _one_sided(gm, gm2, far[:, 1], -bigger.h, noise)
+    return np.asarray(
+        (np.abs(bigger.fourth_differences()) <= SIX_SIGMA * noise)
+        & (np.abs(far[:, 0] - 4 * gp2 - 4 * gm2 + far[:, 1]) <= SIX_SIGMA * noise)
+        & within_errors(left, left_err, right, right_err)
+        & within_errors(left, left_err, numeric, error)
+        & within_errors(right, right_err, numeric, error)
+    )
+
+
+def _one_sided(
+    g1: np.ndarray, g2: np.ndarray, g4: np.ndarray, h: np.ndarray, noise: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Second-order one-sided differences at steps h and 2h (h < 0 for the left side), Richardson-extrapolated.
 
     With g(t) = f(x + t) − f(x): S(h) = (4g(h) − g(2h)) / 2h has error c·h² + rounding ≤ 4·noise/|h|; S(2h) uses
@@ -214,15 +280,25 @@ class _Looks:
     """A second look at some elements: one-sided derivatives on the step and on a step 8× smaller, a central one on
     the smaller step, and whether fourth differences show f to be smooth within the stencil."""
 
-    estimates: list[tuple[np.ndarray, np.ndarray]]   # central (first), left, right, fine
-    finer: list[tuple[np.ndarray, np.ndarray]]       # one-sided on the smaller step: left8, right8
+    estimates: list[tuple[np.ndarray, np.ndarray]]  # central (first), left, right, fine
+    finer: list[tuple[np.ndarray, np.ndarray]]  # one-sided on the smaller step: left8, right8
     d4_smooth: np.ndarray
     noise: np.ndarray
-    values: np.ndarray                                 # (rows, 13): f − f(x) at SAMPLES·h
+    values: np.ndarray  # (rows, 13): f − f(x) at SAMPLES·h
 
 
-def _look_again(ev: Evaluator, k: int, idx: np.ndarray, f0: float, noise: np.ndarray, eps: float, st: Stencil,
-                numeric: np.ndarray, error: np.ndarray, a: np.ndarray) -> _Looks:
+def _look_again(
+    ev: Evaluator,
+    k: int,
+    idx: np.ndarray,
+    f0: float,
+    noise: np.ndarray,
+    eps: float,
+    st: Stencil,
+    numeric: np.ndarray,
+    error: np.ndarray,
+    a: np.ndarray,
+) -> _Looks:
     h = st.h
     far = Stencil.at(ev, k, idx, h, FAR, f0).values
     near = Stencil.at(ev, k, idx, h / 8, CENTRAL, f0)
@@ -239,22 +315,53 @@ def _look_again(ev: Evaluator, k: int, idx: np.ndarray, f0: float, noise: np.nda
     left8 = _one_sided(nfm, nfm2, near_far[:, 1], -h / 8, noise_r)
     # A stencil on which f never left its value at x, while grad predicts a change, saw f's quantisation (or a wrong
     # grad), not a derivative: it vouches for nothing.
-    for (u, ue), points in ((fine, near.values), (right8, np.column_stack([nfp, nfp2, near_far[:, 0]])),
-                            (left8, np.column_stack([nfm, nfm2, near_far[:, 1]]))):
+    for (_, ue), points in (
+        (fine, near.values),
+        (right8, np.column_stack([nfp, nfp2, near_far[:, 0]])),
+        (left8, np.column_stack([nfm, nfm2, near_far[:, 1]])),
+    ):
         frozen = (points == 0).all(axis=1) & (a != 0)
         ue[frozen] = np.maximum(ue[frozen], 6 * np.abs(a[frozen]))
     # Fourth differences at spacings h and 2h: a kink at distance d in (0, 2h) makes at least one of them of order
     # jump·h (each alone is blind at one d), while rounding keeps both near √70·σ = √70·noise/4.
     d4_2h = far[:, 0] - 4 * gp2 - 4 * gm2 + far[:, 1]
     d4_smooth = np.fmax(np.abs(st.fourth_differences()), np.abs(d4_2h)) <= SIX_SIGMA * noise_r
-    values = np.column_stack([far[:, 1], gm2, gm, near_far[:, 1], nfm2, nfm, np.zeros(idx.size), nfp, nfp2,
-                              near_far[:, 0], gp, gp2, far[:, 0]])
+    values = np.column_stack(
+        [
+            far[:, 1],
+            gm2,
+            gm,
+            near_far[:, 1],
+            nfm2,
+            nfm,
+            np.zeros(idx.size),
+            nfp,
+            nfp2,
+            near_far[:, 0],
+            gp,
+            gp2,
+            far[:, 0],
+        ]
+    )
     return _Looks([(numeric, error), left, right, fine], [left8, right8], d4_smooth, noise_r, values)
 
 
-def _second_look(ev: Evaluator, k: int, idx: np.ndarray, redo: np.ndarray, a: np.ndarray, f0: float,
-                 noise: np.ndarray, eps: float, st: Stencil, v: Verdict, enlarged: np.ndarray,
-                 before: tuple[np.ndarray, ...], rtol: float, atol: float) -> None:
+def _second_look(
+    ev: Evaluator,
+    k: int,
+    idx: np.ndarray,
+    redo: np.ndarray,
+    a: np.ndarray,
+    f0: float,
+    noise: np.ndarray,
+    eps: float,
+    st: Stencil,
+    v: Verdict,
+    enlarged: np.ndarray,
+    before: tuple[np.ndarray, ...],
+    rtol: float,
+    atol: float,
+) -> None:
     """Kinks, domain boundaries and jumps among the elements ``redo`` (rows of idx), in place."""
     sub = Stencil(st.h[redo], st.offsets, st.values[redo])
     looks = _look_again(ev, k, idx[redo], f0, noise[redo], eps, sub, v.numeric[redo], v.error[redo], a[redo])
@@ -268,7 +375,7 @@ def _second_look(ev: Evaluator, k: int, idx: np.ndarray, redo: np.ndarray, a: np
     v.retolerate(fix, a, rtol, atol)
     smooth = looks.d4_smooth.copy()
     for i, (u, ue) in enumerate(looks.estimates):
-        for w, we in looks.estimates[i + 1:]:
+        for w, we in looks.estimates[i + 1 :]:
             smooth &= within_errors(u, ue, w, we)
     # A step that was enlarged and turns out to straddle a kink was not valid: go back to the first estimate.
     revert = redo[enlarged[redo] & ~smooth]
@@ -289,8 +396,13 @@ def _second_look(ev: Evaluator, k: int, idx: np.ndarray, redo: np.ndarray, a: np
 
 
 def _subset(looks: _Looks, mask: np.ndarray) -> _Looks:
-    return _Looks([(u[mask], ue[mask]) for u, ue in looks.estimates], [(u[mask], ue[mask]) for u, ue in looks.finer],
-                  looks.d4_smooth[mask], looks.noise[mask], looks.values[mask])
+    return _Looks(
+        [(u[mask], ue[mask]) for u, ue in looks.estimates],
+        [(u[mask], ue[mask]) for u, ue in looks.finer],
+        looks.d4_smooth[mask],
+        looks.noise[mask],
+        looks.values[mask],
+    )
 
 
 def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: Verdict, looks: _Looks, rtol: float, atol: float) -> None:
@@ -303,6 +415,7 @@ def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: Verdict, looks: _Looks, rto
     ar = a[rows]
     first_tol = v.tolerance[rows]
     matches = np.zeros(rows.size, dtype=bool)
+
     # Only an estimate whose own error is small (a tenth of the values, or within four times the first tolerance:
     # a one-sided difference amplifies rounding four times as much as a central one) may vouch for the analytic
     # value: a one-sided stencil that straddles another kink has a large error, and matching within that would pass
@@ -314,15 +427,22 @@ def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: Verdict, looks: _Looks, rto
     # both finer one-sided ones confirm. Rounding coarse enough to look like a kink (a staircase) confirms nothing.
     (left, left_err), (right, right_err), (fine, fine_err) = looks.estimates[1:4]
     (left8, left8_err), (right8, right8_err) = looks.finer
+
     def agree(u: np.ndarray, ue: np.ndarray, w: np.ndarray, we: np.ndarray) -> np.ndarray:
-        return within_errors(u, ue + rtol * np.abs(u), w, we)   # up to rtol: points off x are rounded to the leaf's dtype
+        return within_errors(
+            u, ue + rtol * np.abs(u), w, we
+        )  # up to rtol: points off x are rounded to the leaf's dtype
 
     stable_left = agree(left, left_err, left8, left8_err)
     stable_right = agree(right, right_err, right8, right8_err)
     stable_fine = agree(left8, left8_err, right8, right8_err) & agree(fine, fine_err, left8, left8_err)
-    for (u, ue), stable in (((left, left_err), stable_left), ((left8, left8_err), stable_left),
-                            ((right, right_err), stable_right), ((right8, right8_err), stable_right),
-                            ((fine, fine_err), stable_fine)):
+    for (u, ue), stable in (
+        ((left, left_err), stable_left),
+        ((left8, left8_err), stable_left),
+        ((right, right_err), stable_right),
+        ((right8, right8_err), stable_right),
+        ((fine, fine_err), stable_fine),
+    ):
         matches |= stable & usable(u, ue) & (np.abs(ar - u) <= tolerance_of(ar, u, ue, rtol, atol))
     # between the one-sided derivatives (both stable), each end widened by its tolerance where it is usable
     left_tol = tolerance_of(ar, left, np.where(usable(left, left_err), left_err, 0.0), rtol, atol)
@@ -342,8 +462,18 @@ def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: Verdict, looks: _Looks, rto
         v.retolerate(bad, a, rtol, atol)
 
 
-def _find_jumps(ev: Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, a: np.ndarray, f0: float, v: Verdict,
-                looks: _Looks, rtol: float, atol: float) -> None:
+def _find_jumps(
+    ev: Evaluator,
+    k: int,
+    idx: np.ndarray,
+    rows: np.ndarray,
+    a: np.ndarray,
+    f0: float,
+    v: Verdict,
+    looks: _Looks,
+    rtol: float,
+    atol: float,
+) -> None:
     """Tell a jump of f from a kink among the non-smooth elements ``rows``, in place.
 
     The steepest of the intervals between the points already seen is bisected down to adjacent floating-point
@@ -369,22 +499,8 @@ def _find_jumps(ev: Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, a: np.
     # Below a millionth of f, a step of f is indistinguishable from the rounding of a func that computes in float32
     # inside (its steps are 6e-8 of f): such steps are rounding, never reported as jumps.
     threshold = np.maximum(SIX_SIGMA * looks.noise, 1e-6 * (abs(f0) + largest_finite(g)))
-    active = np.ones(rows.size, dtype=bool)
-    for _ in range(80):
-        mid = ((lo + hi) / 2).astype(orig.dtype).astype(np.float64)
-        active &= (np.abs(g_hi - g_lo) > threshold) & (mid > np.fmin(lo, hi)) & (mid < np.fmax(lo, hi))
-        r = np.flatnonzero(active)
-        if not r.size:
-            break
-        g_mid = ev.at(k, idx[rows[r]], mid[r][:, None])[:, 0] - f0
-        ok = np.isfinite(g_mid)
-        active[r[~ok]] = False
-        r, g_mid = r[ok], g_mid[ok]
-        left = np.abs(g_mid - g_lo[r]) >= np.abs(g_hi[r] - g_mid)
-        hi[r], g_hi[r] = np.where(left, mid[r], hi[r]), np.where(left, g_mid, g_hi[r])
-        lo[r], g_lo[r] = np.where(left, lo[r], mid[r]), np.where(left, g_lo[r], g_mid)
-    slope = np.fmax(np.abs(a[rows]), np.nanmax(np.abs(np.stack([u for u, _ in looks.estimates + looks.finer])),
-                                               axis=0))
+    active = _bisect(ev, k, idx[rows], f0, (lo, hi, g_lo, g_hi), threshold)
+    slope = np.fmax(np.abs(a[rows]), np.nanmax(np.abs(np.stack([u for u, _ in looks.estimates + looks.finer])), axis=0))
     size = np.abs(g_hi - g_lo)
     jumped = ~active & (size > 8 * np.nan_to_num(slope, nan=0.0) * np.abs(hi - lo) + threshold)
     position = (lo + hi) / 2 - base
@@ -399,8 +515,44 @@ def _find_jumps(ev: Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, a: np.
     v.jump[at_x], v.kink[at_x] = size[jumped & ~away], False
 
 
-def _differentiate_before(ev: Evaluator, k: int, idx: np.ndarray, rows: np.ndarray, h: np.ndarray, a: np.ndarray,
-                          f0: float, v: Verdict, noise: np.ndarray, rtol: float, atol: float) -> None:
+def _bisect(
+    ev: Evaluator, k: int, targets: np.ndarray, f0: float, interval: tuple[np.ndarray, ...], threshold: np.ndarray
+) -> np.ndarray:
+    """Halve each interval (lo, hi), with f − f(x) at its ends (g_lo, g_hi), all updated in place, keeping the half
+    where f changes more, while f changes across it by more than ``threshold`` and a float lies strictly inside.
+    Returns which intervals were still changing when the floats ran out: those hold a jump."""
+    lo, hi, g_lo, g_hi = interval
+    dtype = ev.pristine[k].dtype
+    active = np.ones(targets.size, dtype=bool)
+    for _ in range(80):
+        mid = ((lo + hi) / 2).astype(dtype).astype(np.float64)
+        active &= (np.abs(g_hi - g_lo) > threshold) & (mid > np.fmin(lo, hi)) & (mid < np.fmax(lo, hi))
+        r = np.flatnonzero(active)
+        if not r.size:
+            break
+        g_mid = ev.at(k, targets[r], mid[r][:, None])[:, 0] - f0
+        ok = np.isfinite(g_mid)
+        active[r[~ok]] = False
+        r, g_mid = r[ok], g_mid[ok]
+        left = np.abs(g_mid - g_lo[r]) >= np.abs(g_hi[r] - g_mid)
+        hi[r], g_hi[r] = np.where(left, mid[r], hi[r]), np.where(left, g_mid, g_hi[r])
+        lo[r], g_lo[r] = np.where(left, lo[r], mid[r]), np.where(left, g_lo[r], g_mid)
+    return active
+
+
+def _differentiate_before(
+    ev: Evaluator,
+    k: int,
+    idx: np.ndarray,
+    rows: np.ndarray,
+    h: np.ndarray,
+    a: np.ndarray,
+    f0: float,
+    v: Verdict,
+    noise: np.ndarray,
+    rtol: float,
+    atol: float,
+) -> None:
     """Central differences on a step small enough that the stencil stops short of a jump found near x."""
     st = Stencil.at(ev, k, idx[rows], _rounded_steps(ev.pristine[k], idx[rows], h), CENTRAL, f0)
     numeric, error = st.richardson(noise)

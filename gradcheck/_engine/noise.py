@@ -22,8 +22,13 @@ def estimate_noise(ev: Evaluator, f0: float) -> list[float]:
     for dtype in {orig.dtype for orig in ev.pristine}:
         rng = np.random.Generator(np.random.PCG64(20240601))  # a fixed direction: the estimate is reproducible
         # Random magnitudes as well as signs: a symmetric f (an odd sum at 0) is then not constant along the ray.
-        direction = [rng.choice([-1.0, 1.0], size=orig.shape) * rng.uniform(0.5, 1.5, size=orig.shape)
-                     * element_scale(orig) * (orig.dtype == dtype) for orig in ev.pristine]
+        direction = [
+            rng.choice([-1.0, 1.0], size=orig.shape)
+            * rng.uniform(0.5, 1.5, size=orig.shape)
+            * element_scale(orig)
+            * (orig.dtype == dtype)
+            for orig in ev.pristine
+        ]
         sigma = _ray_sigma(ev, direction, float(np.finfo(dtype).eps))
         # at least one ulp of f in the coarser of func's result and the leaves' dtype, as for every stencil
         floor = max(ev.f_eps, float(np.finfo(dtype).eps)) * abs(f0)
@@ -69,5 +74,7 @@ def _difference_sigma(f: np.ndarray) -> float:
     if top == 0 or not math.isfinite(top):
         return 0.0
     scaled = f / top
-    return top * max(math.sqrt(math.factorial(k) ** 2 / math.factorial(2 * k) * float(np.mean(np.diff(scaled, n=k) ** 2)))
-                     for k in (3, 4))
+    return top * max(
+        math.sqrt(math.factorial(k) ** 2 / math.factorial(2 * k) * float(np.mean(np.diff(scaled, n=k) ** 2)))
+        for k in (3, 4)
+    )

@@ -72,8 +72,10 @@ def flatten(tree: Any, name: str = "x") -> tuple[list[str], list[Any], TreeDef]:
             leaves.append(node)
             return TreeDef(None)
         if id(node) in open_containers:
-            raise InvalidArgument(f"{path} contains itself (a self-referencing {type(node).__name__}); {name} must be "
-                                  "a tree of arrays: build it from new lists, tuples and dicts")
+            raise InvalidArgument(
+                f"{path} contains itself (a self-referencing {type(node).__name__}); {name} must be "
+                "a tree of arrays: build it from new lists, tuples and dicts"
+            )
         if len(open_containers) > 200:
             raise InvalidArgument(f"{name} is nested more than 200 containers deep at {path}; pass a flatter tree")
         open_containers.add(id(node))
@@ -81,8 +83,9 @@ def flatten(tree: Any, name: str = "x") -> tuple[list[str], list[Any], TreeDef]:
             keys = _sorted_keys(node)
             tree = TreeDef(type(node), keys, tuple(walk(node[k], path + _key_str(k)) for k in keys))
         else:
-            tree = TreeDef(type(node), tuple(range(len(node))),
-                           tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node)))
+            tree = TreeDef(
+                type(node), tuple(range(len(node))), tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
+            )
         open_containers.discard(id(node))
         return tree
 
@@ -94,39 +97,52 @@ def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray
     """Flatten ``tree`` and insist that every leaf is a floating-point ndarray; returns private copies."""
     paths, leaves, treedef = flatten(tree, name)
     if not leaves:
-        raise InvalidArgument(f"{name} has no arrays in it ({type(tree).__name__} with no leaves); "
-                              "pass an ndarray or a list/tuple/dict of ndarrays")
+        raise InvalidArgument(
+            f"{name} has no arrays in it ({type(tree).__name__} with no leaves); "
+            "pass an ndarray or a list/tuple/dict of ndarrays"
+        )
     out = []
     for path, leaf in zip(paths, leaves):
         if isinstance(leaf, np.floating):
             leaf = np.asarray(leaf)  # a numpy float scalar is a 0-d leaf
         if not isinstance(leaf, np.ndarray):
-            raise InvalidType(f"{path} is a {type(leaf).__name__}; every leaf of {name} must be a numpy array of a "
-                              f"floating dtype: wrap it with np.asarray(..., dtype=np.float64)")
+            raise InvalidType(
+                f"{path} is a {type(leaf).__name__}; every leaf of {name} must be a numpy array of a "
+                f"floating dtype: wrap it with np.asarray(..., dtype=np.float64)"
+            )
         if np.issubdtype(leaf.dtype, np.complexfloating):
-            raise InvalidType(f"{path} has complex dtype {leaf.dtype}; gradients are checked for real parameters: "
-                              "split it into real and imaginary parts, each a float array")
+            raise InvalidType(
+                f"{path} has complex dtype {leaf.dtype}; gradients are checked for real parameters: "
+                "split it into real and imaginary parts, each a float array"
+            )
         if not np.issubdtype(leaf.dtype, np.floating):
-            raise InvalidType(f"{path} has dtype {leaf.dtype}; finite differences need a real floating dtype: "
-                              f"convert it with .astype(np.float64) (or np.float32)")
+            raise InvalidType(
+                f"{path} has dtype {leaf.dtype}; finite differences need a real floating dtype: "
+                f"convert it with .astype(np.float64) (or np.float32)"
+            )
         _refuse_masked(leaf, path)
         # A C-ordered private copy, whatever the caller's layout (transposed, Fortran-ordered, strided, broadcast,
         # read-only): its flat view is the array itself, so every perturbation written through it reaches func.
         out.append(np.array(leaf, dtype=leaf.dtype, order="C", copy=True, subok=False))
     if not any(leaf.size for leaf in out):
-        raise InvalidArgument(f"every array in {name} is empty ({', '.join(f'{p}: {a.shape}' for p, a in zip(paths, out))}"
-                              "); there is no element to check: pass the parameters themselves")
+        raise InvalidArgument(
+            f"every array in {name} is empty ({', '.join(f'{p}: {a.shape}' for p, a in zip(paths, out))}"
+            "); there is no element to check: pass the parameters themselves"
+        )
     return paths, out, treedef
 
 
 def _refuse_masked(leaf: np.ndarray, path: str) -> None:
     if isinstance(leaf, np.ma.MaskedArray) and np.ma.getmaskarray(leaf).any():
-        raise InvalidType(f"{path} is a masked array with {int(np.ma.getmaskarray(leaf).sum())} masked entries; "
-                          "masked entries have no value to check: pass leaf.filled(value) or drop them")
+        raise InvalidType(
+            f"{path} is a masked array with {int(np.ma.getmaskarray(leaf).sum())} masked entries; "
+            "masked entries have no value to check: pass leaf.filled(value) or drop them"
+        )
 
 
-def match_structure(reference: TreeDef, ref_paths: list[str], ref_leaves: list[np.ndarray], other: Any,
-                    what: str) -> list[np.ndarray]:
+def match_structure(
+    reference: TreeDef, ref_paths: list[str], ref_leaves: list[np.ndarray], other: Any, what: str
+) -> list[np.ndarray]:
     """Check that ``other`` has the structure, shapes and dtypes of the reference tree; return its leaves.
 
     ``what`` names ``other`` in messages, e.g. ``"grad(x)"``.
@@ -135,23 +151,30 @@ def match_structure(reference: TreeDef, ref_paths: list[str], ref_leaves: list[n
     if treedef != reference:
         raise InvalidArgument(
             f"{what} returned a {_describe(treedef)} but x is a {_describe(reference)}; the gradient must have "
-            f"the structure of x (same containers, keys and number of arrays), leaf paths {ref_paths}")
+            f"the structure of x (same containers, keys and number of arrays), leaf paths {ref_paths}"
+        )
     out = []
     for path, ref_path, leaf, ref in zip(paths, ref_paths, leaves, ref_leaves):
         if isinstance(leaf, np.generic) and ref.ndim == 0:
             leaf = np.asarray(leaf)  # numpy ufuncs return scalars for 0-d input
         if not isinstance(leaf, np.ndarray):
-            raise InvalidType(f"{path} is a {type(leaf).__name__}; it must be an ndarray of shape {ref.shape} and "
-                              f"dtype {ref.dtype} like {ref_path}")
+            raise InvalidType(
+                f"{path} is a {type(leaf).__name__}; it must be an ndarray of shape {ref.shape} and "
+                f"dtype {ref.dtype} like {ref_path}"
+            )
         _refuse_masked(leaf, path)
         leaf = np.asarray(leaf)  # a subclass (np.matrix, a masked array without masked entries) as a plain array
         if leaf.shape != ref.shape:
-            raise InvalidArgument(f"{path} has shape {leaf.shape} but {ref_path} has shape {ref.shape}; return one "
-                                  "partial derivative per element of x, in x's shape (check for a missing "
-                                  "transpose or a reduction over the wrong axis)")
+            raise InvalidArgument(
+                f"{path} has shape {leaf.shape} but {ref_path} has shape {ref.shape}; return one "
+                "partial derivative per element of x, in x's shape (check for a missing "
+                "transpose or a reduction over the wrong axis)"
+            )
         if leaf.dtype != ref.dtype:
-            raise InvalidType(f"{path} has dtype {leaf.dtype} but {ref_path} has dtype {ref.dtype}; a gradient has "
-                              f"the dtype of its parameter: return .astype(np.{ref.dtype}) or find the promotion")
+            raise InvalidType(
+                f"{path} has dtype {leaf.dtype} but {ref_path} has dtype {ref.dtype}; a gradient has "
+                f"the dtype of its parameter: return .astype(np.{ref.dtype}) or find the promotion"
+            )
         out.append(leaf)
     return out
 

@@ -30,14 +30,19 @@ class Options:
     rtol: float | None = None
     atol: float = 0.0
     step: float | None = None
-    probes: int = 0                          # 0: full mode; n: fast mode with n random directions per dtype
-    rng: np.random.Generator | None = None   # fast mode's directions
+    probes: int = 0  # 0: full mode; n: fast mode with n random directions per dtype
+    rng: np.random.Generator | None = None  # fast mode's directions
     complex_step: bool = False
-    vectorized: bool = False                 # func takes a leading batch axis on every leaf
+    vectorized: bool = False  # func takes a leading batch axis on every leaf
 
 
-def check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, options: Options,
-          perturbations: Perturbations | None = None) -> GradientReport:
+def check(
+    func: Callable[[Any], Any],
+    grad: Callable[[Any], Any],
+    x: Any,
+    options: Options,
+    perturbations: Perturbations | None = None,
+) -> GradientReport:
     """The engine behind every checker: f at x, the invariants, the noise, then each leaf judged.
 
     func and grad run under the caller's floating-point settings; the engine's own arithmetic, which may overflow,
@@ -49,8 +54,14 @@ def check(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, option
         return _run(func, grad, x, options, caller, perturbations)
 
 
-def _run(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, options: Options, caller: dict[str, str],
-         perturbations: Perturbations | None) -> GradientReport:
+def _run(
+    func: Callable[[Any], Any],
+    grad: Callable[[Any], Any],
+    x: Any,
+    options: Options,
+    caller: dict[str, str],
+    perturbations: Perturbations | None,
+) -> GradientReport:
     paths, leaves, treedef = float_leaves(x)
     ev = Evaluator(func, treedef, paths, leaves, caller, options.vectorized, perturbations)
     rtols = [math.sqrt(float(np.finfo(leaf.dtype).eps)) if options.rtol is None else options.rtol for leaf in leaves]
@@ -60,8 +71,12 @@ def _run(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, options
     f0 = ev.first_value(problems)
     _note_mutation(problems, leaves, ev.pristine, paths, f"{ev.name}(x)")
     analytic = _analytic(ev, grad, treedef, paths, rtols, problems)
-    common: dict[str, Any] = dict(rtol=rtols[0] if len(set(rtols)) == 1 else max(rtols), atol=options.atol,
-                                  value=f0, func_name=ev.name)
+    common: dict[str, Any] = {
+        "rtol": rtols[0] if len(set(rtols)) == 1 else max(rtols),
+        "atol": options.atol,
+        "value": f0,
+        "func_name": ev.name,
+    }
     if problems and ev.unrepeatable:
         reports = [_unchecked(path, a, rtol_k) for path, a, rtol_k in zip(paths, analytic, rtols)]
         return GradientReport(leaves=reports, noise=float("nan"), calls=ev.calls, problems=problems, **common)
@@ -77,35 +92,65 @@ def _run(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: Any, options
         notes.append(note)
     notes += _notes(ev, paths, reports, rtols)
     seed = getattr(options.rng.bit_generator.seed_seq, "entropy", None) if options.rng is not None else None
-    return GradientReport(leaves=reports, noise=max(noise), calls=ev.calls, problems=problems, notes=notes,
-                          mode="fast" if options.probes else "full", probes=probes, seed=seed, **common)
+    return GradientReport(
+        leaves=reports,
+        noise=max(noise),
+        calls=ev.calls,
+        problems=problems,
+        notes=notes,
+        mode="fast" if options.probes else "full",
+        probes=probes,
+        seed=seed,
+        **common,
+    )
 
 
-def _judge_all(ev: Evaluator, paths: list[str], analytic: list[np.ndarray], f0: float, noise: list[float],
-               rtols: list[float], options: Options) -> tuple[list[LeafReport], list[Probe]]:
+def _judge_all(
+    ev: Evaluator,
+    paths: list[str],
+    analytic: list[np.ndarray],
+    f0: float,
+    noise: list[float],
+    rtols: list[float],
+    options: Options,
+) -> tuple[list[LeafReport], list[Probe]]:
     """Every element of every leaf (full mode), or random directions and the elements behind failing ones."""
     if options.probes:
         assert options.rng is not None
-        return fast_reports(ev, paths, analytic, f0, noise, rtols, options.atol, options.step, options.rng,
-                            options.probes)
-    return [judge_leaf(ev, k, path, a, f0, noise[k], rtol_k, options.atol, options.step)
-            for k, (path, a, rtol_k) in enumerate(zip(paths, analytic, rtols))], []
+        return fast_reports(
+            ev, paths, analytic, f0, noise, rtols, options.atol, options.step, options.rng, options.probes
+        )
+    return [
+        judge_leaf(ev, k, path, a, f0, noise[k], rtol_k, options.atol, options.step)
+        for k, (path, a, rtol_k) in enumerate(zip(paths, analytic, rtols))
+    ], []
 
 
 def _notes(ev: Evaluator, paths: list[str], reports: list[LeafReport], rtols: list[float]) -> list[str]:
     notes = []
     if ev.raised:
-        notes.append(f"{ev.name} raised " + ", ".join(f"{name} {count}×" for name, count in ev.raised.items())
-                     + " at perturbed points (outside its domain, or under np.errstate/warning filters that raise); "
-                     "those points were treated as not finite")
+        notes.append(
+            f"{ev.name} raised "
+            + ", ".join(f"{name} {count}×" for name, count in ev.raised.items())
+            + " at perturbed points (outside its domain, or under np.errstate/warning filters that raise); "
+            "those points were treated as not finite"
+        )
     if len(set(rtols)) > 1:
-        notes.append("rtol is √eps of each leaf's own dtype: " + ", ".join(
-            f"{path} {r.rtol:.2g}" for path, r in zip(paths, reports)))
+        notes.append(
+            "rtol is √eps of each leaf's own dtype: "
+            + ", ".join(f"{path} {r.rtol:.2g}" for path, r in zip(paths, reports))
+        )
     return notes
 
 
-def _analytic(ev: Evaluator, grad: Callable[[Any], Any], treedef: TreeDef, paths: list[str], rtols: list[float],
-              problems: list[str]) -> list[np.ndarray]:
+def _analytic(
+    ev: Evaluator,
+    grad: Callable[[Any], Any],
+    treedef: TreeDef,
+    paths: list[str],
+    rtols: list[float],
+    problems: list[str],
+) -> list[np.ndarray]:
     """grad(x), called twice: the first answer, after checking the second agrees with it and x is unchanged."""
     first = [g.copy() for g in match_structure(treedef, paths, ev.leaves, ev.call_grad(grad, problems), "grad(x)")]
     if _note_mutation(problems, ev.leaves, ev.pristine, paths, "grad(x)"):
@@ -118,8 +163,9 @@ def _analytic(ev: Evaluator, grad: Callable[[Any], Any], treedef: TreeDef, paths
 
 def _unchecked(path: str, a: np.ndarray, rtol: float) -> LeafReport:
     nan = np.full(a.shape, np.nan)
-    return LeafReport(path, a, nan, nan, nan, nan, np.zeros(a.shape, dtype=bool), np.zeros(a.shape, dtype=bool),
-                      rtol=rtol)
+    return LeafReport(
+        path, a, nan, nan, nan, nan, np.zeros(a.shape, dtype=bool), np.zeros(a.shape, dtype=bool), rtol=rtol
+    )
 
 
 def _note_drift(problems: list[str], ev: Evaluator, f0: float, noise: float) -> None:
@@ -129,34 +175,41 @@ def _note_drift(problems: list[str], ev: Evaluator, f0: float, noise: float) -> 
     last = ev()
     if not abs(last - f0) <= max(noise, 64 * ev.f_eps * abs(f0)):
         ev.unrepeatable = True
-        problems.append(unrepeatable_sentence(ev.name, f0, last) + " (the second value came after the check's "
-                        "other evaluations)")
+        problems.append(
+            unrepeatable_sentence(ev.name, f0, last) + " (the second value came after the check's other evaluations)"
+        )
 
 
-def _note_mutation(problems: list[str], leaves: list[np.ndarray], pristine: list[np.ndarray], paths: list[str],
-                   who: str) -> bool:
+def _note_mutation(
+    problems: list[str], leaves: list[np.ndarray], pristine: list[np.ndarray], paths: list[str], who: str
+) -> bool:
     for path, leaf, orig in zip(paths, leaves, pristine):
         changed = ~((leaf == orig) | (np.isnan(leaf) & np.isnan(orig)))
         if changed.any():
             i = tuple(int(k) for k in np.argwhere(changed)[0])
-            problems.append(f"{who} changed x in place: {path}[{', '.join(map(str, i))}] went from "
-                            f"{float(orig[i]):.6g} to {float(leaf[i]):.6g} ({int(changed.sum())} entries changed); "
-                            "func and grad must not modify their argument (an optimiser step inside grad?)")
+            problems.append(
+                f"{who} changed x in place: {path}[{', '.join(map(str, i))}] went from "
+                f"{float(orig[i]):.6g} to {float(leaf[i]):.6g} ({int(changed.sum())} entries changed); "
+                "func and grad must not modify their argument (an optimiser step inside grad?)"
+            )
             return True
     return False
 
 
-def _note_unrepeatable(problems: list[str], first: list[np.ndarray], second: list[np.ndarray], paths: list[str],
-                       rtols: list[float]) -> None:
+def _note_unrepeatable(
+    problems: list[str], first: list[np.ndarray], second: list[np.ndarray], paths: list[str], rtols: list[float]
+) -> None:
     for path, a, b, rtol in zip(paths, first, second, rtols):
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
         differ = ~same & ~(np.abs(a64 - b64) <= rtol * np.maximum(np.abs(a64), np.abs(b64)))
         if differ.any():
             i = tuple(int(k) for k in np.argwhere(differ)[0])
-            problems.append(f"grad(x) is not repeatable: {path}[{', '.join(map(str, i))}] was {float(a64[i]):.6g} on "
-                            f"the first call and {float(b64[i]):.6g} on the second at the same x; reset gradient "
-                            "buffers (zero them) at the start of each call, and keep grad deterministic")
+            problems.append(
+                f"grad(x) is not repeatable: {path}[{', '.join(map(str, i))}] was {float(a64[i]):.6g} on "
+                f"the first call and {float(b64[i]):.6g} on the second at the same x; reset gradient "
+                "buffers (zero them) at the start of each call, and keep grad deterministic"
+            )
             return
 
 
@@ -168,6 +221,8 @@ def _check_step_resolves(step: float, paths: list[str], pristine: list[np.ndarra
         lost = np.flatnonzero(~(moved > 0))
         if lost.size:
             i = int(lost[0])
-            raise InvalidArgument(f"step={step!r} is lost to rounding at {path}, flat element {i} = {flat[i]!r} "
-                                  f"({orig.dtype}): x + step == x there; pass a larger step, or step=None to derive "
-                                  "one per element")
+            raise InvalidArgument(
+                f"step={step!r} is lost to rounding at {path}, flat element {i} = {flat[i]!r} "
+                f"({orig.dtype}): x + step == x there; pass a larger step, or step=None to derive "
+                "one per element"
+            )

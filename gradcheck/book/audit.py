@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck.nn.activations import HIDDEN
 from gradcheck.check import check_gradient
+from gradcheck.nn.activations import HIDDEN
 from gradcheck.nn.costs import COSTS
 from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
-__all__ = ["AuditCase", "PAIRS", "audit", "cases", "targets"]
+__all__ = ["PAIRS", "AuditCase", "audit", "cases", "targets"]
 
 PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]  # every valid output/cost pair
 
@@ -41,16 +41,23 @@ def targets(net: Network, batch: int, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal((batch, n_out))
 
 
-def cases(rng: np.random.Generator, *, sizes: tuple[int, ...] = (4, 5, 3), batch: int = 6,
-          dtypes: tuple[str, ...] = ("float64", "float32"), deep: int = 8) -> Iterator[AuditCase]:
+def cases(
+    rng: np.random.Generator,
+    *,
+    sizes: tuple[int, ...] = (4, 5, 3),
+    batch: int = 6,
+    dtypes: tuple[str, ...] = ("float64", "float32"),
+    deep: int = 8,
+) -> Iterator[AuditCase]:
     """Every activation × output/cost × dtype on a small network, with L2 on every other one, then one deep
     sigmoid network (``deep`` hidden layers) where the first layers' gradients are tiny."""
     i = 0
     for dtype in dtypes:
         for activation in HIDDEN:
             for output, cost in PAIRS:
-                net = Network(list(sizes), activation=activation, output=output, cost=cost, dtype=dtype,
-                              l2=0.1 * (i % 2), rng=rng)
+                net = Network(
+                    list(sizes), activation=activation, output=output, cost=cost, dtype=dtype, l2=0.1 * (i % 2), rng=rng
+                )
                 i += 1
                 yield AuditCase(net, rng.standard_normal((batch, sizes[0])), targets(net, batch, rng))
     if deep:

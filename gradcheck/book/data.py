@@ -16,7 +16,7 @@ import numpy as np
 
 from gradcheck.errors import InvalidArgument
 
-__all__ = ["Digits", "MAX_IDX_BYTES", "MNIST_FILES", "load", "load_digits", "load_mnist", "synthetic"]
+__all__ = ["MAX_IDX_BYTES", "MNIST_FILES", "Digits", "load", "load_digits", "load_mnist", "synthetic"]
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -24,7 +24,7 @@ MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 
 @dataclass(frozen=True)
 class Digits:
-    X: np.ndarray       # (n, pixels), in [0, 1]
+    X: np.ndarray  # (n, pixels), in [0, 1]
     labels: np.ndarray  # (n,), integers 0–9
     source: str
 
@@ -52,8 +52,10 @@ def load_digits() -> Digits:
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
-        raise InvalidArgument("the digits data set needs scikit-learn: pip install 'gradcheck[digits]', or pass "
-                              "--data PATH to MNIST files, or --data synthetic") from None
+        raise InvalidArgument(
+            "the digits data set needs scikit-learn: pip install 'gradcheck[digits]', or pass "
+            "--data PATH to MNIST files, or --data synthetic"
+        ) from None
     bunch = sklearn_digits()
     return Digits(bunch.data.astype(np.float64) / 16.0, bunch.target.astype(np.int64), "scikit-learn digits (8×8)")
 
@@ -65,8 +67,7 @@ def load_mnist(path: str) -> Digits:
     X = _read_idx(images, IMAGES_MAGIC)
     y = _read_idx(labels, LABELS_MAGIC)
     if len(X) != len(y):
-        raise InvalidArgument(f"{images} holds {len(X)} images but {labels} holds {len(y)} labels; pass matching "
-                              "files")
+        raise InvalidArgument(f"{images} holds {len(X)} images but {labels} holds {len(y)} labels; pass matching files")
     if y.size and y.max() > 9:
         raise InvalidArgument(f"{labels} has label {int(y.max())}; MNIST labels are 0–9")
     return Digits(X.reshape(len(X), -1).astype(np.float64) / 255.0, y.astype(np.int64), f"MNIST ({images})")
@@ -87,7 +88,7 @@ def _read_bytes(path: str) -> bytes:
                 return f.read(MAX_IDX_BYTES + 64)
         with open(path, "rb") as f:
             return f.read(MAX_IDX_BYTES + 64)
-    except (OSError, EOFError) as exc:   # gzip.BadGzipFile is an OSError
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
         raise InvalidArgument(f"cannot read {path}: {exc}; pass MNIST's IDX files (optionally .gz)") from None
 
 
@@ -100,19 +101,22 @@ def _mnist_paths(path: str) -> tuple[str, str]:
                     found.append(os.path.join(path, name))
                     break
             else:
-                raise InvalidArgument(f"{path} has no {stem}[.gz]; download MNIST's training files there or pass "
-                                      "--data digits")
+                raise InvalidArgument(
+                    f"{path} has no {stem}[.gz]; download MNIST's training files there or pass --data digits"
+                )
         return found[0], found[1]
     if os.path.isfile(path):
         labels = path.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1")
         if labels == path or not os.path.exists(labels):
             raise InvalidArgument(f"no labels file beside {path}; expected {labels}")
         return path, labels
-    raise InvalidArgument(f"--data {path!r} is neither a folder nor a file; pass the folder holding MNIST's "
-                          "train-images-idx3-ubyte and train-labels-idx1-ubyte")
+    raise InvalidArgument(
+        f"--data {path!r} is neither a folder nor a file; pass the folder holding MNIST's "
+        "train-images-idx3-ubyte and train-labels-idx1-ubyte"
+    )
 
 
-MAX_IDX_BYTES = 1 << 31   # MNIST's training images are 47 MB; anything past 2 GiB is not a digits file
+MAX_IDX_BYTES = 1 << 31  # MNIST's training images are 47 MB; anything past 2 GiB is not a digits file
 
 
 def _read_idx(path: str, magic: int) -> np.ndarray:
@@ -121,13 +125,16 @@ def _read_idx(path: str, magic: int) -> np.ndarray:
         raise InvalidArgument(f"{path} is {len(raw)} bytes long, too short for an IDX header")
     (found,) = struct.unpack(">i", raw[:4])
     if found != magic:
-        raise InvalidArgument(f"{path} starts with magic number {found}, not {magic}: is it the "
-                              f"{'images' if magic == IMAGES_MAGIC else 'labels'} file?")
+        raise InvalidArgument(
+            f"{path} starts with magic number {found}, not {magic}: is it the "
+            f"{'images' if magic == IMAGES_MAGIC else 'labels'} file?"
+        )
     ndim = found & 0xFF
     if len(raw) < 4 + 4 * ndim:
-        raise InvalidArgument(f"{path} is {len(raw)} bytes long, too short for its {ndim}-dimensional IDX header; "
-                              "the file is truncated")
-    dims = struct.unpack(f">{ndim}i", raw[4:4 + 4 * ndim])
+        raise InvalidArgument(
+            f"{path} is {len(raw)} bytes long, too short for its {ndim}-dimensional IDX header; the file is truncated"
+        )
+    dims = struct.unpack(f">{ndim}i", raw[4 : 4 + 4 * ndim])
     size = 1
     for d in dims:
         size *= d
@@ -135,6 +142,7 @@ def _read_idx(path: str, magic: int) -> np.ndarray:
         raise InvalidArgument(f"{path} declares shape {dims}, which no MNIST file has; the header is corrupt")
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != size:
-        raise InvalidArgument(f"{path} declares shape {dims} ({size} bytes) but holds {body.size}; "
-                              "the file is truncated or not IDX")
+        raise InvalidArgument(
+            f"{path} declares shape {dims} ({size} bytes) but holds {body.size}; the file is truncated or not IDX"
+        )
     return body.reshape(dims)

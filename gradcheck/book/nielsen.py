@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradcheck.book.data import Digits
+from gradcheck.book.plots import figure, save
 from gradcheck.errors import InvalidArgument
 from gradcheck.nn.network import Network
-from gradcheck.book.plots import figure, save
 
 __all__ = ["BOOK", "Comparison", "Training", "compare", "network", "plot_comparison", "plot_training", "table", "train"]
 
@@ -29,7 +29,7 @@ class Comparison:
     hidden_layers: int
     source: str
     trials: int
-    norms: list[list[float]]   # one list per trial: ‖∂C/∂bˡ‖ for each hidden layer, first to last
+    norms: list[list[float]]  # one list per trial: ‖∂C/∂bˡ‖ for each hidden layer, first to last
 
     @property
     def median(self) -> list[float]:
@@ -47,10 +47,16 @@ class Comparison:
         return None if book is None else [v / book[-1] for v in book]
 
     def as_dict(self) -> dict:
-        return {"hidden_layers": self.hidden_layers, "data": self.source, "trials": self.trials,
-                "median_norms": self.median, "median_ratios_to_last": self.ratios,
-                "book_norms": BOOK.get(self.hidden_layers), "book_ratios_to_last": self.book_ratios,
-                "norms": self.norms}
+        return {
+            "hidden_layers": self.hidden_layers,
+            "data": self.source,
+            "trials": self.trials,
+            "median_norms": self.median,
+            "median_ratios_to_last": self.ratios,
+            "book_norms": BOOK.get(self.hidden_layers),
+            "book_ratios_to_last": self.book_ratios,
+            "norms": self.norms,
+        }
 
 
 def _subset(data: Digits, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,12 +68,20 @@ def _subset(data: Digits, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def network(n_in: int, hidden_layers: int, *, width: int = 30, rng: np.random.Generator) -> Network:
-    return Network([n_in] + [width] * hidden_layers + [10], activation="sigmoid", output="sigmoid",
-                   cost="cross_entropy", rng=rng)
+    return Network(
+        [n_in] + [width] * hidden_layers + [10], activation="sigmoid", output="sigmoid", cost="cross_entropy", rng=rng
+    )
 
 
-def compare(data: Digits, *, hidden: Iterable[int] = (2, 3, 4), images: int = 1000, trials: int = 10,
-            rng: np.random.Generator, progress: Callable[[Iterable], Iterable] = iter) -> list[Comparison]:
+def compare(
+    data: Digits,
+    *,
+    hidden: Iterable[int] = (2, 3, 4),
+    images: int = 1000,
+    trials: int = 10,
+    rng: np.random.Generator,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> list[Comparison]:
     """Per-hidden-layer ‖∂C/∂bˡ‖ at initialisation on the first ``images`` examples, ``trials`` draws each."""
     if not isinstance(trials, int) or trials < 1:
         raise InvalidArgument(f"trials={trials!r}; give a positive number of initialisations")
@@ -83,15 +97,18 @@ def compare(data: Digits, *, hidden: Iterable[int] = (2, 3, 4), images: int = 10
 
 
 def table(comparisons: list[Comparison]) -> str:
-    lines = [f"{'network':<28} {'layer':>5}  {'book ‖δ‖':>9}  {'book ÷ last':>11}  {'ours ‖δ‖':>9}  "
-             f"{'ours ÷ last':>11}"]
+    lines = [
+        f"{'network':<28} {'layer':>5}  {'book ‖δ‖':>9}  {'book ÷ last':>11}  {'ours ‖δ‖':>9}  {'ours ÷ last':>11}"
+    ]
     for c in comparisons:
         book = BOOK.get(c.hidden_layers) or [float("nan")] * c.hidden_layers
         book_ratio = c.book_ratios or [float("nan")] * c.hidden_layers
         name = f"[n_in, {', '.join(['30'] * c.hidden_layers)}, 10]"
         for l in range(c.hidden_layers):
-            lines.append(f"{name if l == 0 else '':<28} {l + 1:>5}  {book[l]:>9.3f}  {book_ratio[l]:>11.3f}  "
-                         f"{c.median[l]:>9.3f}  {c.ratios[l]:>11.3f}")
+            lines.append(
+                f"{name if l == 0 else '':<28} {l + 1:>5}  {book[l]:>9.3f}  {book_ratio[l]:>11.3f}  "
+                f"{c.median[l]:>9.3f}  {c.ratios[l]:>11.3f}"
+            )
     return "\n".join(lines)
 
 
@@ -100,17 +117,30 @@ class Training:
     hidden_layers: int
     eta: float
     batch: int
-    norms: list[list[float]]   # per epoch (epoch 0 = before training): ‖∂C/∂bˡ‖ on the training images
-    accuracy: list[float]      # per epoch, on the same images
+    norms: list[list[float]]  # per epoch (epoch 0 = before training): ‖∂C/∂bˡ‖ on the training images
+    accuracy: list[float]  # per epoch, on the same images
 
     def as_dict(self) -> dict:
-        return {"hidden_layers": self.hidden_layers, "eta": self.eta, "batch": self.batch, "norms": self.norms,
-                "accuracy": self.accuracy}
+        return {
+            "hidden_layers": self.hidden_layers,
+            "eta": self.eta,
+            "batch": self.batch,
+            "norms": self.norms,
+            "accuracy": self.accuracy,
+        }
 
 
-def train(data: Digits, *, hidden_layers: int = 4, epochs: int, images: int = 1000, eta: float = 0.1,
-          batch: int = 10, rng: np.random.Generator,
-          progress: Callable[[Iterable], Iterable] = iter) -> Training:
+def train(
+    data: Digits,
+    *,
+    hidden_layers: int = 4,
+    epochs: int,
+    images: int = 1000,
+    eta: float = 0.1,
+    batch: int = 10,
+    rng: np.random.Generator,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> Training:
     """Mini-batch gradient descent on the first ``images`` examples (the book's chapter-5 training runs), with the
     per-layer gradient norms on the whole set after every epoch."""
     X, Y = _subset(data, images)
@@ -126,7 +156,7 @@ def train(data: Digits, *, hidden_layers: int = 4, epochs: int, images: int = 10
     for _ in progress(range(epochs)):
         order = rng.permutation(len(X))
         for start in range(0, len(X), batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             bp = net.backprop(X[rows], Y[rows])
             for l in range(net.num_layers):
                 net.weights[l] -= eta * bp.grad_w[l]
@@ -153,10 +183,16 @@ def plot_comparison(comparisons: list[Comparison], path: str) -> str:
     fig, ax = figure()
     for c in comparisons:
         layers = range(1, c.hidden_layers + 1)
-        line, = ax.semilogy(layers, c.ratios, "o-", label=f"{c.hidden_layers} hidden layers, ours")
+        (line,) = ax.semilogy(layers, c.ratios, "o-", label=f"{c.hidden_layers} hidden layers, ours")
         if c.book_ratios:
-            ax.semilogy(layers, c.book_ratios, "s--", color=line.get_color(), alpha=0.6,
-                        label=f"{c.hidden_layers} hidden layers, book (MNIST)")
+            ax.semilogy(
+                layers,
+                c.book_ratios,
+                "s--",
+                color=line.get_color(),
+                alpha=0.6,
+                label=f"{c.hidden_layers} hidden layers, book (MNIST)",
+            )
     ax.set_xlabel("hidden layer (1 = next to the input)")
     ax.set_ylabel("‖∂C/∂bˡ‖ ÷ ‖∂C/∂b of the last hidden layer‖")
     ax.set_title(f"How fast each layer learns at initialisation: {comparisons[0].source}")

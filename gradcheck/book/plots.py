@@ -14,8 +14,9 @@ def require_matplotlib() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise MissingDependency("plots need matplotlib, which is not installed: pip install 'gradcheck[plot]' "
-                                "(or leave out --out)") from None
+        raise MissingDependency(
+            "plots need matplotlib, which is not installed: pip install 'gradcheck[plot]' (or leave out --out)"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

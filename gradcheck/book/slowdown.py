@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcheck.book.plots import figure, save
 from gradcheck.check import check_gradient
 from gradcheck.nn.network import Network
-from gradcheck.book.plots import figure, save
 from gradcheck.report import GradientReport
 
-__all__ = ["Run", "STARTS", "animation_bug", "neuron", "plot", "run", "runs", "table"]
+__all__ = ["STARTS", "Run", "animation_bug", "neuron", "plot", "run", "runs", "table"]
 
 STARTS = {"w=0.6, b=0.9": (0.6, 0.9), "w=2, b=2": (2.0, 2.0)}
 X, Y = np.array([[1.0]]), np.array([[0.0]])
@@ -29,7 +29,7 @@ class Run:
     cost: str
     start: str
     eta: float
-    outputs: list[float]   # a after each epoch; outputs[0] is before training
+    outputs: list[float]  # a after each epoch; outputs[0] is before training
     costs: list[float]
 
     @property
@@ -42,9 +42,16 @@ class Run:
         return int(below[0]) if below.size else len(a) - 1
 
     def as_dict(self) -> dict:
-        return {"cost": self.cost, "start": self.start, "eta": self.eta, "first_output": self.outputs[0],
-                "final_output": self.outputs[-1], "slow_epochs": self.slow_epochs, "outputs": self.outputs,
-                "costs": self.costs}
+        return {
+            "cost": self.cost,
+            "start": self.start,
+            "eta": self.eta,
+            "first_output": self.outputs[0],
+            "final_output": self.outputs[-1],
+            "slow_epochs": self.slow_epochs,
+            "outputs": self.outputs,
+            "costs": self.costs,
+        }
 
 
 def neuron(w: float, b: float, cost: str) -> Network:
@@ -65,8 +72,7 @@ def run(cost: str, start: str, *, epochs: int = 300, eta: float = 0.15) -> Run:
     return Run(cost, start, eta, outputs, costs)
 
 
-def runs(*, epochs: int = 300, eta: float = 0.15,
-         progress: Callable[[Iterable], Iterable] = iter) -> list[Run]:
+def runs(*, epochs: int = 300, eta: float = 0.15, progress: Callable[[Iterable], Iterable] = iter) -> list[Run]:
     jobs = [(c, s) for s in STARTS for c in ("quadratic", "cross_entropy")]
     return [run(c, s, epochs=epochs, eta=eta) for c, s in progress(jobs)]
 
@@ -74,6 +80,7 @@ def runs(*, epochs: int = 300, eta: float = 0.15,
 def animation_bug(w: float = 2.0, b: float = 2.0) -> tuple[GradientReport, GradientReport]:
     """``(true, animation)``: check_gradient of the cross-entropy cost of the neuron at (w, b) against the true
     gradient (a − y)·(x, 1), and against the animation's ∂C/∂a = 1/(1 − a) used as the gradient."""
+
     def loss(p):
         return neuron(p[0], p[1], "cross_entropy").loss(X, Y)
 
@@ -93,8 +100,10 @@ def animation_bug(w: float = 2.0, b: float = 2.0) -> tuple[GradientReport, Gradi
 
 
 def table(results: list[Run]) -> str:
-    lines = [f"{'cost':<14} {'start':<13} {'output at 0':>11}  {'after ' + str(len(results[0].outputs) - 1):>9}  "
-             f"{'slow epochs':>11}"]
+    lines = [
+        f"{'cost':<14} {'start':<13} {'output at 0':>11}  {'after ' + str(len(results[0].outputs) - 1):>9}  "
+        f"{'slow epochs':>11}"
+    ]
     for r in results:
         lines.append(f"{r.cost:<14} {r.start:<13} {r.outputs[0]:>11.3f}  {r.outputs[-1]:>9.3f}  {r.slow_epochs:>11}")
     return "\n".join(lines)

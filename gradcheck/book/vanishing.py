@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.book.plots import figure, save
 from gradcheck.errors import InvalidArgument
 from gradcheck.nn.activations import HIDDEN
 from gradcheck.nn.network import Network
-from gradcheck.book.plots import figure, save
 
 __all__ = ["ACTIVATIONS", "COSTS", "Profile", "Result", "answer", "answer_text", "measure", "plot", "table"]
 
@@ -51,8 +51,15 @@ class Profile:
         return float((self.delta_norm[-1] / self.delta_norm[0]) ** (1 / (self.depth - 1)))
 
     def as_dict(self) -> dict:
-        return {"activation": self.activation, "cost": self.cost, "depth": self.depth, "ratio": self.ratio,
-                "decay_per_layer": self.decay, "delta_norm": self.delta_norm, "grad_w_norm": self.grad_w_norm}
+        return {
+            "activation": self.activation,
+            "cost": self.cost,
+            "depth": self.depth,
+            "ratio": self.ratio,
+            "decay_per_layer": self.decay,
+            "delta_norm": self.delta_norm,
+            "grad_w_norm": self.grad_w_norm,
+        }
 
 
 @dataclass
@@ -64,13 +71,23 @@ class Result:
     identity_error: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"width": self.width, "batch": self.batch,
-                "profiles": [p.as_dict() for p in self.profiles], "quadratic_delta_equals_sigma_prime_times_ce_delta_max_error": self.identity_error}
+        return {
+            "width": self.width,
+            "batch": self.batch,
+            "profiles": [p.as_dict() for p in self.profiles],
+            "quadratic_delta_equals_sigma_prime_times_ce_delta_max_error": self.identity_error,
+        }
 
 
-def measure(*, depths: Sequence[int] = (2, 5, 10, 20, 50, 100), activations: Sequence[str] = ACTIVATIONS,
-            width: int = 30, batch: int = 100, rng: np.random.Generator,
-            progress: Callable[[Iterable], Iterable] = iter) -> Result:
+def measure(
+    *,
+    depths: Sequence[int] = (2, 5, 10, 20, 50, 100),
+    activations: Sequence[str] = ACTIVATIONS,
+    width: int = 30,
+    batch: int = 100,
+    rng: np.random.Generator,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> Result:
     """Gradient profiles of ``[width] + [width]*depth + [1]`` networks (sigmoid output, one unit) at network2's
     initialisation, for each activation and depth, under both costs with the *same* weights and data.
 
@@ -91,22 +108,31 @@ def measure(*, depths: Sequence[int] = (2, 5, 10, 20, 50, 100), activations: Seq
             bp = net.backprop(X, Y)
             bps[net.cost] = bp
             hidden = range(depth)  # weighted layers 0 … depth−1 end in hidden layers; layer `depth` is the output
-            result.profiles.append(Profile(
-                activation=activation, cost=net.cost, depth=depth,
-                delta_norm=[float(np.linalg.norm(bp.grad_b[l])) for l in hidden],
-                grad_w_norm=[float(np.linalg.norm(bp.grad_w[l])) for l in hidden]))
-        result.identity_error[f"{activation} depth {depth}"] = _shared_factor_error(bps["cross_entropy"], bps["quadratic"])
+            result.profiles.append(
+                Profile(
+                    activation=activation,
+                    cost=net.cost,
+                    depth=depth,
+                    delta_norm=[float(np.linalg.norm(bp.grad_b[l])) for l in hidden],
+                    grad_w_norm=[float(np.linalg.norm(bp.grad_w[l])) for l in hidden],
+                )
+            )
+        result.identity_error[f"{activation} depth {depth}"] = _shared_factor_error(
+            bps["cross_entropy"], bps["quadratic"]
+        )
     return result
 
 
-def _both_costs(activation: str, depth: int, width: int, batch: int,
-                rng: np.random.Generator) -> list[tuple[Network, np.ndarray, np.ndarray]]:
+def _both_costs(
+    activation: str, depth: int, width: int, batch: int, rng: np.random.Generator
+) -> list[tuple[Network, np.ndarray, np.ndarray]]:
     """``[width] + [width]*depth + [1]`` under cross-entropy and under the quadratic cost, sharing one draw of
     weights and one batch: X uniform in [0, 1] ``(batch, width)``, Y of 0s and 1s ``(batch, 1)``."""
     sizes = [width] + [width] * depth + [1]
     ce = Network(sizes, activation=activation, output="sigmoid", cost="cross_entropy", rng=rng)
-    quad = Network(sizes, activation=activation, output="sigmoid", cost="quadratic", weights=ce.weights,
-                   biases=ce.biases)
+    quad = Network(
+        sizes, activation=activation, output="sigmoid", cost="quadratic", weights=ce.weights, biases=ce.biases
+    )
     X, Y = rng.uniform(0, 1, (batch, width)), rng.integers(0, 2, (batch, 1)).astype(float)
     return [(ce, X, Y), (quad, X, Y)]
 
@@ -131,11 +157,15 @@ def _shared_factor_error(ce, quad) -> float:
 
 def table(result: Result) -> str:
     """The profiles as a text table, one row per (activation, cost, depth)."""
-    lines = [f"{'activation':<10} {'cost':<13} {'depth':>5}  {'‖δ¹‖':>9}  {'‖δ last‖':>9}  {'first/last':>10}  "
-             f"{'shrink/layer':>12}  {'‖∂C/∂W¹‖':>9}"]
+    lines = [
+        f"{'activation':<10} {'cost':<13} {'depth':>5}  {'‖δ¹‖':>9}  {'‖δ last‖':>9}  {'first/last':>10}  "
+        f"{'shrink/layer':>12}  {'‖∂C/∂W¹‖':>9}"
+    ]
     for p in result.profiles:
-        lines.append(f"{p.activation:<10} {p.cost:<13} {p.depth:>5}  {p.delta_norm[0]:>9.2e}  "
-                     f"{p.delta_norm[-1]:>9.2e}  {p.ratio:>10.2e}  {p.decay:>12.3f}  {p.grad_w_norm[0]:>9.2e}")
+        lines.append(
+            f"{p.activation:<10} {p.cost:<13} {p.depth:>5}  {p.delta_norm[0]:>9.2e}  "
+            f"{p.delta_norm[-1]:>9.2e}  {p.ratio:>10.2e}  {p.decay:>12.3f}  {p.grad_w_norm[0]:>9.2e}"
+        )
     return "\n".join(lines)
 
 
@@ -188,11 +218,15 @@ def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.rando
     return {
         "network": f"[{width}] + {depth}×[{width}] sigmoid + [1] sigmoid output, batch {batch}",
         "ce_output_delta_minus_a_minus_y": rel(bp["cross_entropy"].deltas[-1], a - Y),
-        "quadratic_output_delta_minus_a_minus_y_times_sigma_prime": rel(bp["quadratic"].deltas[-1],
-                                                                        (a - Y) * sigma_prime),
+        "quadratic_output_delta_minus_a_minus_y_times_sigma_prime": rel(
+            bp["quadratic"].deltas[-1], (a - Y) * sigma_prime
+        ),
         "bp2_max_error": {c: bp2_error(b) for c, b in bp.items()},
-        "quadratic_delta_equals_sigma_prime_times_ce_delta_max_error": _shared_factor_error(bp["cross_entropy"], bp["quadratic"]),
-        "first_hidden_norm": first, "last_hidden_norm": last,
+        "quadratic_delta_equals_sigma_prime_times_ce_delta_max_error": _shared_factor_error(
+            bp["cross_entropy"], bp["quadratic"]
+        ),
+        "first_hidden_norm": first,
+        "last_hidden_norm": last,
         "first_over_last": {c: first[c] / last[c] for c in bp},
         "shrink_per_layer": {c: (last[c] / first[c]) ** (1 / (depth - 1)) for c in bp},
     }
@@ -200,20 +234,22 @@ def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.rando
 
 def answer_text(ans: dict) -> str:
     ce, q = "cross_entropy", "quadratic"
-    return "\n".join([
-        f"The question, measured on {ans['network']} (one draw of network2's initialisation):",
-        f"  cross-entropy output delta  δᴸ = a − y            (max rel. deviation "
-        f"{ans['ce_output_delta_minus_a_minus_y']:.1e}): σ′(zᴸ) is gone",
-        f"  quadratic output delta      δᴸ = (a − y)·σ′(zᴸ)   (max rel. deviation "
-        f"{ans['quadratic_output_delta_minus_a_minus_y_times_sigma_prime']:.1e}): σ′(zᴸ) stays",
-        f"  every hidden layer, both costs: δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ)   (max rel. deviation "
-        f"{max(ans['bp2_max_error'].values()):.1e})",
-        f"  per example, δˡ_quadratic = σ′(zᴸ)·δˡ_cross-entropy in every layer (max rel. deviation "
-        f"{ans['quadratic_delta_equals_sigma_prime_times_ce_delta_max_error']:.1e})",
-        f"  first hidden layer ÷ last: {ans['first_over_last'][ce]:.2e} under cross-entropy, "
-        f"{ans['first_over_last'][q]:.2e} under quadratic",
-        f"  toward the input the gradient shrinks by a factor of {ans['shrink_per_layer'][ce]:.2f} per layer under "
-        f"cross-entropy and {ans['shrink_per_layer'][q]:.2f} under quadratic",
-        "So: cross-entropy changes only δᴸ. The hidden layers keep their σ′ factors, and a 100-layer sigmoid network's",
-        "first layers learn no faster under it than under the quadratic cost.",
-    ])
+    return "\n".join(
+        [
+            f"The question, measured on {ans['network']} (one draw of network2's initialisation):",
+            f"  cross-entropy output delta  δᴸ = a − y            (max rel. deviation "
+            f"{ans['ce_output_delta_minus_a_minus_y']:.1e}): σ′(zᴸ) is gone",
+            f"  quadratic output delta      δᴸ = (a − y)·σ′(zᴸ)   (max rel. deviation "
+            f"{ans['quadratic_output_delta_minus_a_minus_y_times_sigma_prime']:.1e}): σ′(zᴸ) stays",
+            f"  every hidden layer, both costs: δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ)   (max rel. deviation "
+            f"{max(ans['bp2_max_error'].values()):.1e})",
+            f"  per example, δˡ_quadratic = σ′(zᴸ)·δˡ_cross-entropy in every layer (max rel. deviation "
+            f"{ans['quadratic_delta_equals_sigma_prime_times_ce_delta_max_error']:.1e})",
+            f"  first hidden layer ÷ last: {ans['first_over_last'][ce]:.2e} under cross-entropy, "
+            f"{ans['first_over_last'][q]:.2e} under quadratic",
+            f"  toward the input the gradient shrinks by a factor of {ans['shrink_per_layer'][ce]:.2f} per layer under "
+            f"cross-entropy and {ans['shrink_per_layer'][q]:.2f} under quadratic",
+            "So: cross-entropy changes only δᴸ. The hidden layers keep their σ′ factors, and a 100-layer sigmoid "
+            "network's\nfirst layers learn no faster under it than under the quadratic cost.",
+        ]
+    )

@@ -13,9 +13,11 @@ right limit here (σ(−800) = 0); divisions by zero still raise.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-__all__ = ["Activation", "HIDDEN", "Identity", "LeakyReLU", "OUTPUTS", "ReLU", "Sigmoid", "Softmax", "Softplus", "Tanh"]
+__all__ = ["HIDDEN", "OUTPUTS", "Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Softplus", "Tanh"]
 
 
 class Activation:
@@ -69,7 +71,11 @@ class Sigmoid(Activation):
     """
 
     name = "sigmoid"
-    CAP = {np.dtype(np.float64): 709.0, np.dtype(np.float32): 88.0, np.dtype(np.float16): 11.0}
+    CAP: ClassVar[dict[np.dtype, float]] = {
+        np.dtype(np.float64): 709.0,
+        np.dtype(np.float32): 88.0,
+        np.dtype(np.float16): 11.0,
+    }
 
     def fn(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z)
@@ -86,17 +92,17 @@ class Sigmoid(Activation):
             cap = self.CAP.get(z.dtype, 709.0)
             if np.maximum.reduce(z, axis=None) > cap:  # rare, and a reduction is cheaper than clipping every time
                 z = np.minimum(z, cap)
-        a = np.exp(z)                   # eᶻ, a new float array also for a 0-d or integer z (inf without the guard
-        s = a + 1.0                     # where z > CAP: then σ(z) below is inf·0 = nan)
-        np.reciprocal(s, out=s)         # σ(−z) = 1/(1 + eᶻ)
-        a *= s                          # σ(z) = eᶻ·σ(−z)
+        a = np.exp(z)  # eᶻ, a new float array also for a 0-d or integer z (inf without the guard
+        s = a + 1.0  # where z > CAP: then σ(z) below is inf·0 = nan)
+        np.reciprocal(s, out=s)  # σ(−z) = 1/(1 + eᶻ)
+        a *= s  # σ(z) = eᶻ·σ(−z)
         return a, s
 
     def backward(self, z: np.ndarray, a: np.ndarray, cache: np.ndarray | None, g: np.ndarray) -> np.ndarray:
         if cache is None:
             return super().backward(z, a, cache, g)
         g *= a
-        g *= cache                      # g ⊙ σ(z)σ(−z)
+        g *= cache  # g ⊙ σ(z)σ(−z)
         return g
 
 
@@ -212,6 +218,7 @@ class Softmax(Activation):
         return a * np.einsum("bk,bjk->bj", a, g[:, :, None] - g[:, None, :])
 
 
-HIDDEN: dict[str, Activation] = {act.name: act for act in
-                                 (Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softplus(), Identity())}
+HIDDEN: dict[str, Activation] = {
+    act.name: act for act in (Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softplus(), Identity())
+}
 OUTPUTS: dict[str, Activation] = {act.name: act for act in (HIDDEN["sigmoid"], Softmax(), HIDDEN["identity"])}

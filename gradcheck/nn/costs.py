@@ -1,9 +1,9 @@
 """Costs C_x per example, each with its output-layer error δᴸ = ∂C_x/∂zᴸ beside it.
 
 ``fn(z, a, y)`` returns C_x for each row, shape ``(batch,)`` (cross-entropy also takes stacked z of shape
-``(..., batch, n_out)`` with y broadcast, and sums over the last axis); ``delta(output, z, a, y, cache=None)`` returns δᴸ,
-shape ``(batch, n_out)``, where ``cache`` is what ``output.forward(z)`` returned beside a (it saves recomputing
-σ(−z)). Where σ′ cancels (cross-entropy after a sigmoid, log-likelihood after a softmax) the cost
+``(..., batch, n_out)`` with y broadcast, and sums over the last axis); ``delta(output, z, a, y, cache=None)``
+returns δᴸ, shape ``(batch, n_out)``, where ``cache`` is what ``output.forward(z)`` returned beside a (it saves
+recomputing σ(−z)). Where σ′ cancels (cross-entropy after a sigmoid, log-likelihood after a softmax) the cost
 computes both from the logits z, which stays finite when a rounds to exactly 0 or 1.
 """
 
@@ -23,8 +23,9 @@ class Cost:
     def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
-              cache: np.ndarray | None = None) -> np.ndarray:
+    def delta(
+        self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -41,8 +42,9 @@ class Quadratic(Cost):
         d = a - y
         return 0.5 * np.einsum("ij,ij->i", d, d)
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
-              cache: np.ndarray | None = None) -> np.ndarray:
+    def delta(
+        self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
+    ) -> np.ndarray:
         return output.backward(z, a, cache, a - y)
 
 
@@ -69,8 +71,9 @@ class CrossEntropy(Cost):
         t += linear
         return t @ np.ones(t.shape[-1], dtype=t.dtype)
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
-              cache: np.ndarray | None = None) -> np.ndarray:
+    def delta(
+        self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
+    ) -> np.ndarray:
         # a − y = (1 − y)·σ(z) − y·σ(−z): for a confident output (a rounding to 1) the subtraction a − y would lose
         # every digit of the small error; this form keeps them. The sigmoid's forward pass cached σ(−z).
         delta = 1 - y
@@ -97,8 +100,9 @@ class LogLikelihood(Cost):
         e[np.arange(len(s)), np.argmax(s, axis=1)] = 0.0
         return np.log1p(e.sum(axis=1)) - np.einsum("ij,ij->i", y, s)
 
-    def delta(self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray,
-              cache: np.ndarray | None = None) -> np.ndarray:
+    def delta(
+        self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
+    ) -> np.ndarray:
         # a − y = (1 − y)·a − y·(1 − a), with 1 − a at the row's largest logit computed from the other terms,
         # e^{s_j} summed over j ≠ argmax: there 1 − a would otherwise round to the noise of a ≈ 1.
         s = z - z.max(axis=1, keepdims=True)

@@ -35,7 +35,7 @@ def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
             deltas = [delta]
             nabla_b[-1] += delta[0]
             nabla_w[-1] += np.outer(delta[0], activations[-2][0])
-            for l in range(2, L + 1):          # the book's negative indices: -l is l-th layer from the end
+            for l in range(2, L + 1):  # the book's negative indices: -l is l-th layer from the end
                 delta = np.dot(delta, net.weights[-l + 1]) * act.prime(zs[-l], activations[-l])
                 deltas.insert(0, delta)
                 nabla_b[-l] += delta[0]
@@ -47,5 +47,10 @@ def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
     def stack(k: int, i: int) -> np.ndarray:
         return np.concatenate([ex[k][i] for ex in per_example])
 
-    return Backprop(zs=[stack(0, l) for l in range(L)], activations=[stack(1, l) for l in range(L + 1)],
-                    deltas=[stack(2, l) for l in range(L)], grad_w=grad_w, grad_b=grad_b)
+    return Backprop(
+        zs=[stack(0, l) for l in range(L)],
+        activations=[stack(1, l) for l in range(L + 1)],
+        deltas=[stack(2, l) for l in range(L)],
+        grad_w=grad_w,
+        grad_b=grad_b,
+    )

@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck.nn.activations import HIDDEN, OUTPUTS, Activation
-from gradcheck.nn.costs import COSTS, Cost
 from gradcheck._args import finite as finite_number
 from gradcheck._args import float_dtype
 from gradcheck.errors import InvalidArgument, InvalidType
+from gradcheck.nn.activations import HIDDEN, OUTPUTS, Activation
+from gradcheck.nn.costs import COSTS, Cost
 
-__all__ = ["Backprop", "MAX_PARAMETERS", "Network", "QUIET"]
+__all__ = ["MAX_PARAMETERS", "QUIET", "Backprop", "Network"]
 
 MAX_PARAMETERS = 1 << 27
 _BIG_BATCH = 256
@@ -53,6 +53,7 @@ def _quiet(method: Callable[..., Any]) -> Callable[..., Any]:
     def quiet(*args: Any, **kwargs: Any) -> Any:
         with np.errstate(**QUIET):
             return method(*args, **kwargs)
+
     return quiet
 
 
@@ -60,11 +61,11 @@ def _quiet(method: Callable[..., Any]) -> Callable[..., Any]:
 class Backprop:
     """Everything one backward pass computes. Lists run over the weighted layers (``activations`` has one more)."""
 
-    zs: list[np.ndarray]           # zˡ, (batch, n_l)
+    zs: list[np.ndarray]  # zˡ, (batch, n_l)
     activations: list[np.ndarray]  # aˡ, (batch, n_l); activations[0] is X
-    deltas: list[np.ndarray]       # δˡ = ∂C_x/∂zˡ per example, (batch, n_l)
-    grad_w: list[np.ndarray]       # ∂C/∂Wˡ, (n_l, n_{l-1})  (BP4, plus the L2 term)
-    grad_b: list[np.ndarray]       # ∂C/∂bˡ, (n_l,)           (BP3)
+    deltas: list[np.ndarray]  # δˡ = ∂C_x/∂zˡ per example, (batch, n_l)
+    grad_w: list[np.ndarray]  # ∂C/∂Wˡ, (n_l, n_{l-1})  (BP4, plus the L2 term)
+    grad_b: list[np.ndarray]  # ∂C/∂bˡ, (n_l,)           (BP3)
 
     def __repr__(self) -> str:
         shapes = ", ".join(str(d.shape) for d in self.deltas)
@@ -86,10 +87,19 @@ class Network:
     computes in float32 throughout.
     """
 
-    def __init__(self, sizes: Sequence[int], *, activation: str = "sigmoid", output: str = "sigmoid",
-                 cost: str = "cross_entropy", l2: float = 0.0, dtype: Any = np.float64,
-                 rng: np.random.Generator | None = None, weights: Sequence[np.ndarray] | None = None,
-                 biases: Sequence[np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        activation: str = "sigmoid",
+        output: str = "sigmoid",
+        cost: str = "cross_entropy",
+        l2: float = 0.0,
+        dtype: Any = np.float64,
+        rng: np.random.Generator | None = None,
+        weights: Sequence[np.ndarray] | None = None,
+        biases: Sequence[np.ndarray] | None = None,
+    ) -> None:
         self.sizes = _check_sizes(sizes)
         self.activation, self.output, self.cost = _check_names(activation, output, cost)
         self.l2 = _check_l2(l2)
@@ -98,14 +108,17 @@ class Network:
             if weights is not None or biases is not None:
                 raise InvalidArgument("pass both weights= and biases=, or neither (then rng= draws them)")
             if not isinstance(rng, np.random.Generator):
-                raise InvalidType(f"rng must be a numpy Generator to draw the initial weights, got "
-                                  f"{type(rng).__name__}; pass rng=np.random.default_rng(seed), or give weights= "
-                                  "and biases=")
+                raise InvalidType(
+                    f"rng must be a numpy Generator to draw the initial weights, got "
+                    f"{type(rng).__name__}; pass rng=np.random.default_rng(seed), or give weights= "
+                    "and biases="
+                )
             weights = [rng.standard_normal((n, m)) / np.sqrt(m) for m, n in zip(self.sizes[:-1], self.sizes[1:])]
             biases = [rng.standard_normal(n) for n in self.sizes[1:]]
         elif rng is not None:
-            raise InvalidArgument("rng= is only used to draw initial weights; drop it when weights= and biases= "
-                                  "are given")
+            raise InvalidArgument(
+                "rng= is only used to draw initial weights; drop it when weights= and biases= are given"
+            )
         self.weights = [_as_real(w, f"weights[{l}]", self.dtype) for l, w in enumerate(weights)]
         self.biases = [_as_real(b, f"biases[{l}]", self.dtype) for l, b in enumerate(biases)]
         self._check_params(finite=True)
@@ -134,8 +147,9 @@ class Network:
     def __repr__(self) -> str:
         extra = "" if self.l2 == 0 else f", l2={self.l2!r}"
         extra += "" if self.dtype == np.float64 else f", dtype='{self.dtype}'"
-        return (f"Network({self.sizes}, activation={self.activation!r}, output={self.output!r}, "
-                f"cost={self.cost!r}{extra})")
+        return (
+            f"Network({self.sizes}, activation={self.activation!r}, output={self.output!r}, cost={self.cost!r}{extra})"
+        )
 
     # -- parameters ----------------------------------------------------------------------------------------------
     @property
@@ -143,12 +157,20 @@ class Network:
         """``{'weights': [...], 'biases': [...]}``: copies, as a pytree for :func:`gradcheck.check_gradient`."""
         return {"weights": [w.copy() for w in self.weights], "biases": [b.copy() for b in self.biases]}
 
-    def replace(self, *, weights: Sequence[np.ndarray] | None = None,
-                biases: Sequence[np.ndarray] | None = None) -> Network:
+    def replace(
+        self, *, weights: Sequence[np.ndarray] | None = None, biases: Sequence[np.ndarray] | None = None
+    ) -> Network:
         """A network of the same architecture with some parameters replaced (the rest shared, not copied)."""
-        return Network(self.sizes, activation=self.activation, output=self.output, cost=self.cost, l2=self.l2,
-                       dtype=self.dtype, weights=self.weights if weights is None else weights,
-                       biases=self.biases if biases is None else biases)
+        return Network(
+            self.sizes,
+            activation=self.activation,
+            output=self.output,
+            cost=self.cost,
+            l2=self.l2,
+            dtype=self.dtype,
+            weights=self.weights if weights is None else weights,
+            biases=self.biases if biases is None else biases,
+        )
 
     def as_functions(self, X: np.ndarray, Y: np.ndarray) -> tuple[Callable[[Any], float], Callable[[Any], Any]]:
         """``(loss, grad)`` as functions of a ``params``-shaped pytree, ready for ``check_gradient(loss, grad,
@@ -174,8 +196,10 @@ class Network:
         try:
             weights, biases = params["weights"], params["biases"]
         except (TypeError, KeyError, IndexError):
-            raise InvalidArgument(f"params must be a dict {{'weights': [...], 'biases': [...]}} like net.params, got "
-                                  f"{type(params).__name__}") from None
+            raise InvalidArgument(
+                f"params must be a dict {{'weights': [...], 'biases': [...]}} like net.params, got "
+                f"{type(params).__name__}"
+            ) from None
         net = object.__new__(Network)
         net.__dict__.update(self.__dict__)
         net.weights = [np.asarray(w, dtype=self.dtype) for w in weights]
@@ -198,7 +222,9 @@ class Network:
 
     def _loss(self, X: np.ndarray, Y: np.ndarray) -> float:
         zs, activations, _ = self._forward(X)
-        return float(np.add.reduce(self.cost_function.fn(zs[-1], activations[-1], Y)) / len(X)) + self.l2_penalty(len(X))
+        return float(np.add.reduce(self.cost_function.fn(zs[-1], activations[-1], Y)) / len(X)) + self.l2_penalty(
+            len(X)
+        )
 
     def l2_penalty(self, n: int) -> float:
         """(λ/2n)·Σ‖W‖² for a batch of n examples, summed in float64 (Σw² of small float32 weights underflows)."""
@@ -226,8 +252,9 @@ class Network:
     def _backprop_quiet(self, X: np.ndarray, Y: np.ndarray, guard: bool) -> Backprop:
         return self._backprop(X, Y, guard)
 
-    def _forward(self, X: np.ndarray,
-                 guard: bool = True) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
+    def _forward(
+        self, X: np.ndarray, guard: bool = True
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
         act, out, last = self.hidden_activation, self.output_activation, self.num_layers - 1
         zs, activations, caches = [], [X], []
         a = X
@@ -238,8 +265,8 @@ class Network:
                 z = np.ascontiguousarray((w @ a.T).T)
             else:
                 z = a @ w.T
-            z += b                                              # zˡ = Wˡ aˡ⁻¹ + bˡ
-            a, cache = (out if l == last else act).forward(z, guard)   # aˡ = σ(zˡ), and what makes σ′ cheap
+            z += b  # zˡ = Wˡ aˡ⁻¹ + bˡ
+            a, cache = (out if l == last else act).forward(z, guard)  # aˡ = σ(zˡ), and what makes σ′ cheap
             zs.append(z)
             activations.append(a)
             caches.append(cache)
@@ -249,11 +276,13 @@ class Network:
         zs, activations, caches = self._forward(X, guard)
         n, L, act = len(X), self.num_layers, self.hidden_activation
         inv_n = 1.0 / n
-        mean_row = _mean_row(n, self.dtype)                                # mean_row @ M: the mean of M's rows
+        mean_row = _mean_row(n, self.dtype)  # mean_row @ M: the mean of M's rows
         deltas: list[np.ndarray] = [np.empty(0)] * L
         grad_w: list[np.ndarray] = [np.empty(0)] * L
         grad_b: list[np.ndarray] = [np.empty(0)] * L
-        delta = self.cost_function.delta(self.output_activation, zs[-1], activations[-1], Y, caches[-1])  # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
+        delta = self.cost_function.delta(
+            self.output_activation, zs[-1], activations[-1], Y, caches[-1]
+        )  # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
         # The loop carries delta = δˡ·2ᵏ. k stays 0 until δ falls towards the subnormal range, where a matrix product
         # runs ~90× slower (a float32 sigmoid network past ~35 layers): then delta is scaled up by a power of two,
         # which is exact, and what is stored is scaled back down and rounded once (more exact than products of
@@ -265,11 +294,11 @@ class Network:
             if sum_of_squares < small or (k and sum_of_squares > large):
                 k = _rescale(delta, k)
             deltas[l] = _scaled_down(delta, k) if k else delta
-            grad_b[l] = mean_row @ delta                                    # BP3: ∂C/∂bˡ = mean δˡ
-            if n == 1:                                                     # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
-                grad_w[l] = delta.T * activations[l]                       # (BLAS is slow at outer products)
+            grad_b[l] = mean_row @ delta  # BP3: ∂C/∂bˡ = mean δˡ
+            if n == 1:  # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
+                grad_w[l] = delta.T * activations[l]  # (BLAS is slow at outer products)
             elif n < self.sizes[l]:
-                grad_w[l] = (delta * inv_n).T @ activations[l]             # (1/n scales the smaller factor)
+                grad_w[l] = (delta * inv_n).T @ activations[l]  # (1/n scales the smaller factor)
             else:
                 grad_w[l] = delta.T @ activations[l]
                 grad_w[l] *= inv_n
@@ -277,36 +306,44 @@ class Network:
                 grad_b[l], grad_w[l] = _scaled_down(grad_b[l], k), _scaled_down(grad_w[l], k)
             if self.l2:
                 grad_w[l] += (self.l2 * inv_n) * self.weights[l]
-            if l:                                                          # BP2: δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ)
+            if l:  # BP2: δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ)
                 delta = act.backward(zs[l - 1], activations[l], caches[l - 1], delta @ self.weights[l])
         return Backprop(zs=zs, activations=activations, deltas=deltas, grad_w=grad_w, grad_b=grad_b)
 
     # -- validation ----------------------------------------------------------------------------------------------
     def _check_params(self, finite: bool = False) -> None:
-        if not finite and ([getattr(w, "shape", None) for w in self.weights],
-                           [getattr(b, "shape", None) for b in self.biases]) == _shapes(tuple(self.sizes)):
+        if not finite and (
+            [getattr(w, "shape", None) for w in self.weights],
+            [getattr(b, "shape", None) for b in self.biases],
+        ) == _shapes(tuple(self.sizes)):
             return  # the common case, in one comparison; the loop below finds and names what is wrong
         if len(self.weights) != self.num_layers or len(self.biases) != self.num_layers:
-            raise InvalidArgument(f"sizes {self.sizes} need {self.num_layers} weight matrices and bias vectors, got "
-                                  f"{len(self.weights)} weights and {len(self.biases)} biases")
+            raise InvalidArgument(
+                f"sizes {self.sizes} need {self.num_layers} weight matrices and bias vectors, got "
+                f"{len(self.weights)} weights and {len(self.biases)} biases"
+            )
         for l, (w, b, m, n) in enumerate(zip(self.weights, self.biases, self.sizes[:-1], self.sizes[1:])):
             if w.shape != (n, m):
-                raise InvalidArgument(f"weights[{l}] has shape {w.shape}; layer {l} maps {m} inputs to {n} units, "
-                                      f"so it needs shape ({n}, {m}) (n_out, n_in)")
+                raise InvalidArgument(
+                    f"weights[{l}] has shape {w.shape}; layer {l} maps {m} inputs to {n} units, "
+                    f"so it needs shape ({n}, {m}) (n_out, n_in)"
+                )
             if b.shape != (n,):
-                raise InvalidArgument(f"biases[{l}] has shape {b.shape}; layer {l} has {n} units, so it needs "
-                                      f"shape ({n},)")
+                raise InvalidArgument(
+                    f"biases[{l}] has shape {b.shape}; layer {l} has {n} units, so it needs shape ({n},)"
+                )
             for name, p in ((f"weights[{l}]", w), (f"biases[{l}]", b)):
                 if finite and not np.isfinite(p).all():
-                    raise InvalidArgument(f"{name} contains nan or inf at {_first_bad(p)}; parameters must be "
-                                          "finite")
+                    raise InvalidArgument(f"{name} contains nan or inf at {_first_bad(p)}; parameters must be finite")
 
     def _check_x(self, X: Any, finite: bool = True) -> np.ndarray:
         self._check_params()
         X = _as_matrix(X, "X", self.dtype, finite=finite)
         if X.shape[1] != self.sizes[0]:
-            raise InvalidArgument(f"X has shape {X.shape} but the network takes {self.sizes[0]} inputs; pass X of "
-                                  f"shape (batch, {self.sizes[0]}), one example per row")
+            raise InvalidArgument(
+                f"X has shape {X.shape} but the network takes {self.sizes[0]} inputs; pass X of "
+                f"shape (batch, {self.sizes[0]}), one example per row"
+            )
         return X
 
     def validate_batch(self, X: Any, Y: Any, finite_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -314,15 +351,25 @@ class Network:
         :class:`~gradcheck.InvalidArgument` naming what is wrong: a shape, a non-finite entry, a target outside
         the cost's range."""
         n_in, n_out, dtype = self.sizes[0], self.sizes[-1], self.dtype
-        if (type(X) is np.ndarray and type(Y) is np.ndarray and X.dtype == dtype and Y.dtype == dtype
-                and X.ndim == 2 and X.shape[1] == n_in and Y.shape == (X.shape[0], n_out) and X.shape[0]):
+        if (
+            type(X) is np.ndarray
+            and type(Y) is np.ndarray
+            and X.dtype == dtype
+            and Y.dtype == dtype
+            and X.ndim == 2
+            and X.shape[1] == n_in
+            and Y.shape == (X.shape[0], n_out)
+            and X.shape[0]
+        ):
             self._check_params()  # the common case, arrays ready to use, in a few comparisons
-        else:                     # the general one converts, and names what is wrong
+        else:  # the general one converts, and names what is wrong
             X = self._check_x(X, finite=False)
             Y = _as_matrix(Y, "Y", dtype, finite=False)
             if Y.shape != (X.shape[0], n_out):
-                raise InvalidArgument(f"Y has shape {Y.shape} but X has {X.shape[0]} rows and the network has {n_out} "
-                                      f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X")
+                raise InvalidArgument(
+                    f"Y has shape {Y.shape} but X has {X.shape[0]} rows and the network has {n_out} "
+                    f"outputs; pass Y of shape ({X.shape[0]}, {n_out}), one target per row of X"
+                )
         if finite_x:
             _check_finite(X, "X")
         if self.cost == "quadratic":
@@ -330,16 +377,20 @@ class Network:
         elif not (np.minimum.reduce(Y, axis=None) >= 0 and np.maximum.reduce(Y, axis=None) <= 1):
             _check_finite(Y, "Y")  # bounded targets: the range check sees nan and inf too
             bad = _first_index(Y, (Y < 0) | (Y > 1))
-            raise InvalidArgument(f"Y{list(bad)} = {float(Y[bad])!r} but {self.cost} needs targets in [0, 1]; rescale Y "
-                                  "or use cost='quadratic'")
+            raise InvalidArgument(
+                f"Y{list(bad)} = {float(Y[bad])!r} but {self.cost} needs targets in [0, 1]; rescale Y "
+                "or use cost='quadratic'"
+            )
         if self.cost == "log_likelihood":
             sums = Y.sum(axis=1)
             tol = 64 * np.finfo(dtype).eps * n_out
             bad_rows = np.flatnonzero(np.abs(sums - 1) > tol)
             if bad_rows.size:
                 r = int(bad_rows[0])
-                raise InvalidArgument(f"row {r} of Y sums to {sums[r]!r}; log_likelihood needs each row of Y to be "
-                                      "one-hot (or a distribution summing to 1): build it with np.eye(n_out)[labels]")
+                raise InvalidArgument(
+                    f"row {r} of Y sums to {sums[r]!r}; log_likelihood needs each row of Y to be "
+                    "one-hot (or a distribution summing to 1): build it with np.eye(n_out)[labels]"
+                )
         return X, Y
 
 
@@ -355,12 +406,16 @@ def _check_sizes(sizes: Any) -> list[int]:
             raise InvalidArgument(f"sizes[{i}] = {s}; every layer needs at least one unit")
         out.append(int(s))
     if len(out) < 2:
-        raise InvalidArgument(f"sizes = {list(sizes)!r} has {len(out)} entries; give at least the input and the output "
-                              "width, e.g. [784, 10]")
+        raise InvalidArgument(
+            f"sizes = {list(sizes)!r} has {len(out)} entries; give at least the input and the output "
+            "width, e.g. [784, 10]"
+        )
     count = sum(m * n + n for m, n in zip(out[:-1], out[1:]))
     if count > MAX_PARAMETERS:
-        raise InvalidArgument(f"sizes = {out} has {count:,} parameters, more than {MAX_PARAMETERS:,} (1 GiB in "
-                              "float64); a reference network is for checking gradients: use narrower layers")
+        raise InvalidArgument(
+            f"sizes = {out} has {count:,} parameters, more than {MAX_PARAMETERS:,} (1 GiB in "
+            "float64); a reference network is for checking gradients: use narrower layers"
+        )
     return out
 
 
@@ -371,8 +426,10 @@ def _check_names(activation: Any, output: Any, cost: Any) -> tuple[str, str, str
         if value not in table:
             raise InvalidArgument(f"{arg}={value!r} is not known; choose one of {sorted(table)}")
     if output not in COSTS[cost].outputs:
-        fix = {"cross_entropy": "use output='sigmoid' (or cost='log_likelihood' with output='softmax')",
-               "log_likelihood": "use output='softmax' (or cost='cross_entropy' with output='sigmoid')"}[cost]
+        fix = {
+            "cross_entropy": "use output='sigmoid' (or cost='log_likelihood' with output='softmax')",
+            "log_likelihood": "use output='softmax' (or cost='cross_entropy' with output='sigmoid')",
+        }[cost]
         raise InvalidArgument(f"cost={cost!r} is not defined for output={output!r}: {fix}")
     return activation, output, cost
 
@@ -413,8 +470,9 @@ def _as_matrix(A: Any, name: str, dtype: np.dtype, finite: bool = True) -> np.nd
 def _check_finite(arr: np.ndarray, name: str) -> None:
     if not _all_finite(arr):
         bad = _first_bad(arr)
-        raise InvalidArgument(f"{name}{list(bad)} = {float(arr[bad])!r}; inputs and targets must be finite: drop or "
-                              "impute that row")
+        raise InvalidArgument(
+            f"{name}{list(bad)} = {float(arr[bad])!r}; inputs and targets must be finite: drop or impute that row"
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -426,8 +484,10 @@ def _shapes(sizes: tuple[int, ...]) -> tuple[list[tuple[int, int]], list[tuple[i
 # Below the first Σδ², every |δ| is under 2^-31.5 (float32) or 2^-255.5 (float64): far enough above the subnormal
 # range (2^-126, 2^-1022) that one layer's decay does not reach it before the next check. Above the second, a scaled
 # delta is on its way back up and is rescaled long before it could overflow (2^128, 2^1024).
-_RESCALE_SUM_OF_SQUARES = {np.dtype(np.float32): (np.float32(2.0 ** -63), np.float32(2.0 ** 63)),
-                           np.dtype(np.float64): (2.0 ** -511, 2.0 ** 511)}
+_RESCALE_SUM_OF_SQUARES = {
+    np.dtype(np.float32): (np.float32(2.0**-63), np.float32(2.0**63)),
+    np.dtype(np.float64): (2.0**-511, 2.0**511),
+}
 
 
 def _rescale(delta: np.ndarray, k: int) -> int:
@@ -440,8 +500,8 @@ def _rescale(delta: np.ndarray, k: int) -> int:
         return k
     e = max(-math.frexp(largest)[1], -k)
     if e < np.finfo(delta.dtype).maxexp:
-        delta *= delta.dtype.type(2.0 ** e)
-    else:                                   # a subnormal largest entry: 2**e itself would overflow the dtype
+        delta *= delta.dtype.type(2.0**e)
+    else:  # a subnormal largest entry: 2**e itself would overflow the dtype
         np.ldexp(delta, e, out=delta)
     return k + e
 
@@ -450,8 +510,8 @@ def _scaled_down(x: np.ndarray, k: int) -> np.ndarray:
     """x·2⁻ᵏ in x's dtype, rounded once. float32 goes through float64, where the product is exact and the cast
     rounds it: producing float32 subnormals by a float32 product is ~10× slower than the cast."""
     if x.dtype == np.float32:
-        return (x.astype(np.float64) * 2.0 ** -k).astype(np.float32)
-    return x * 2.0 ** -k
+        return (x.astype(np.float64) * 2.0**-k).astype(np.float32)
+    return x * 2.0**-k
 
 
 @functools.lru_cache(maxsize=64)

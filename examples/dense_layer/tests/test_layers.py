@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dense_layer import Dense, SoftmaxLogLikelihood
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dense_layer import Dense, SoftmaxLogLikelihood
 from gradcheck.strategies import float_arrays
 
 RNG = np.random.default_rng(0)
