@@ -63,17 +63,21 @@ def check_jacobian(
     rows = _analytic(jacobian, vjp, jvp, treedef, paths, leaves, y0.shape)
     reports = []
     for t in range(y0.size):
-        row = rows[t]
         reports.append(
             check_gradient(
                 outputs.entry(t),
-                lambda _x, row=row: treedef.unflatten(row),
+                _constant(treedef.unflatten(rows[t])),
                 treedef.unflatten(leaves),
                 rtol=rtol,
                 atol=atol,
             )
         )
     return _combine(reports, paths, leaves, y0, outputs, problems)
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    """A gradient function that returns ``value`` (one row of the analytic Jacobian) at any point."""
+    return lambda _x: value
 
 
 class _Outputs:

@@ -160,10 +160,10 @@ class NetworkPerturbations:
         cheb = psi @ _DCT
         dropped = 2 * np.cumsum(np.abs(cheb[..., ::-1]), axis=-1)[..., ::-1]  # [..., d]: 2 Σ_{k ≥ d} |c_k|
         tol = 0.1 * float(np.finfo(net.dtype).eps) * abs(self.f0)
-        fits = (dropped <= tol).all(axis=1)  # (units, Q): degree d − 1 suffices
+        fits = np.asarray((dropped <= tol).all(axis=1))  # (units, Q): degree d − 1 suffices
         fits[:, :3] = False  # degree ≥ 2, and at least the last two coefficients dropped: evidence of decay
         fits[:, -1] = False
-        good = fits.any(axis=1)
+        good = np.asarray(fits.any(axis=1))
         if not good.any():
             return np.empty(len(idx)), np.zeros(len(idx), dtype=bool)
         degree = int(np.argmax(fits[good], axis=1).max()) - 1
@@ -189,7 +189,7 @@ class NetworkPerturbations:
         t *= self.coef.astype(np.float64)[None, :, None, :]
         np.log1p(t, out=t)
         slope = self.slope_w[:, units].T.astype(np.float64)[:, :, None]  # (units, batch, 1)
-        return t.sum(axis=-1) + moved * slope
+        return np.asarray(t.sum(axis=-1) + moved * slope)
 
     def _chunk(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         net, n, last = self.net, len(self.X), self.net.num_layers - 1
@@ -226,7 +226,7 @@ class NetworkPerturbations:
         bad = np.flatnonzero(~np.isfinite(out))  # e^{sΔ} overflowed (a huge step): recompute those directly
         if bad.size:
             out[bad] = self._direct(layer, rows[bad], change[bad])
-        return out
+        return np.asarray(out)
 
     def _direct(self, layer: int, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
         """The perturbed loss recomputed from zˡ: unit rows[k] of layer ``layer`` has its z moved by change[k]."""
@@ -241,12 +241,12 @@ class NetworkPerturbations:
     def _moved(self, layer: int, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
         """σ(zⱼ + change) − σ(zⱼ), (K, batch): how unit rows[k] of hidden layer ``layer`` moves. Only it moves, so
         zˡ⁺¹ moves by this times Wˡ⁺¹[:, j]: rank 1 again."""
-        return self.act.fn(self.zs[layer][:, rows].T + change) - self.activations[layer + 1][:, rows].T
+        return np.asarray(self.act.fn(self.zs[layer][:, rows].T + change) - self.activations[layer + 1][:, rows].T)
 
     def _outer(self, moved: np.ndarray, layer: int, rows: np.ndarray) -> np.ndarray:
         """The K outer products moved[k] ⊗ W[layer][:, rows[k]], (K, batch, n_l): einsum writes them twice as fast
         as broadcasting."""
-        return np.einsum("kb,ko->kbo", moved, self.net.weights[layer][:, rows].T)
+        return np.asarray(np.einsum("kb,ko->kbo", moved, self.net.weights[layer][:, rows].T))
 
     def _logits_from(self, layer: int, z: np.ndarray) -> np.ndarray:
         """K stacked pre-activations z of ``layer`` (K, batch, n_l) carried forward to the output layer's."""
@@ -260,9 +260,9 @@ class NetworkPerturbations:
         """Mean cost over the batch for each of K stacked pre-activations z of ``layer``, shape (K, batch, n_l)."""
         z = self._logits_from(layer, z)
         if self.cost.name == "cross_entropy":  # takes the K stacked copies at once, Y broadcast rather than tiled
-            return self.cost.fn(z, None, self.Y).mean(axis=1)
+            return np.asarray(self.cost.fn(z, None, self.Y).mean(axis=1))
         K, n, m = z.shape
         flat = z.reshape(K * n, m)
         a = self.out.fn(flat) if self.cost.name == "quadratic" else None  # the other costs work from the logits
         per_example = self.cost.fn(flat, a, np.tile(self.Y, (K, 1)))
-        return per_example.reshape(K, n).mean(axis=1)
+        return np.asarray(per_example.reshape(K, n).mean(axis=1))

@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 OPTIONS = ("mode", "rtol", "atol", "method")
-RECORDS = pytest.StashKey[list]()
-DEFAULTS = pytest.StashKey[dict]()
+RECORDS = pytest.StashKey[list[Any]]()
+DEFAULTS = pytest.StashKey[dict[str, Any]]()
 CURRENT = pytest.StashKey[Any]()
 
 
@@ -176,7 +176,9 @@ class Checker:
         return report
 
     def _defaults(self, explicit: dict[str, Any]) -> dict[str, Any]:
-        merged = dict(self._config.stash.get(DEFAULTS, {}))
+        merged: dict[str, Any] = {}
+        defaults: dict[str, Any] = self._config.stash.get(DEFAULTS, {})
+        merged.update(defaults)
         merged.update(_marker_options(self._config.stash.get(CURRENT, None)))
         merged.update(explicit)
         return merged

@@ -53,7 +53,7 @@ class LeafReport:
         """Boolean mask of the elements that fail the rule (a nan anywhere fails); kinks are reported apart."""
         judged = (self.difference <= self.tolerance) & np.isfinite(self.tolerance)
         failed = (~judged & ~self.kink) | self.jumps
-        return failed if self.checked is None else failed & self.checked
+        return np.asarray(failed if self.checked is None else failed & self.checked)
 
     @property
     def ok(self) -> bool:
@@ -114,7 +114,8 @@ class LeafReport:
         head = f"d {func_name} / d {self.path}: {int(failed.sum())} of {failed.size} entries differ; worst at {where}: "
         if self.jumps[i]:
             body = (
-                f"{func_name} jumps by {float(self.jump[i]):.3g} at x along this element (analytic {float(a):.6g}); "
+                f"{func_name} jumps by {float(np.asarray(self.jump)[i]):.3g} at x along this element "
+                f"(analytic {float(a):.6g}); "
                 f"{func_name} is not continuous there, so no derivative exists to check: move x off the jump, or "
                 "make func continuous"
             )

@@ -20,7 +20,7 @@ import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from hypothesis import assume
@@ -190,14 +190,13 @@ def _given(strategy: Any, values: dict[str, Any]) -> dict[str, Any]:
 def _uniform(dtype: np.dtype, lo: float = -1.0, hi: float = 1.0) -> st.SearchStrategy[float]:
     # Magnitudes below 1e-6 become 0: no network has a weight of 1e-38, and near the underflow threshold W² (in the
     # loss) underflows where W (in the gradient) does not, which tests the dtype rather than the gradient.
-    return st.floats(lo, hi, width=8 * np.dtype(dtype).itemsize, allow_subnormal=False).map(
-        lambda v: 0.0 if abs(v) < 1e-6 else v
-    )
+    width: Literal[16, 32, 64] = 32 if np.dtype(dtype) == np.float32 else 64
+    return st.floats(lo, hi, width=width, allow_subnormal=False).map(lambda v: 0.0 if abs(v) < 1e-6 else v)
 
 
 def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
     with np.errstate(under="ignore"):  # Hypothesis likes the smallest normal numbers; flushing them to 0 is fine
-        return a * a.dtype.type(factor)
+        return np.asarray(a * a.dtype.type(factor))
 
 
 def _check_range(lo_name: str, lo: Any, hi_name: str, hi: Any, lowest: int) -> None:
@@ -236,7 +235,7 @@ class _Draw:
 
     @staticmethod
     @st.composite
-    def networks(draw: st.DrawFn, **options: Any) -> Network:
+    def networks(draw: st.DrawFn, /, **options: Any) -> Network:
         spec = _NetworkSpec.of(**options)
         sizes = draw(spec.architectures)
         activation = draw(st.sampled_from(spec.activations))
@@ -264,7 +263,7 @@ class _Draw:
 
     @staticmethod
     @st.composite
-    def problems(draw: st.DrawFn, **options: Any) -> tuple[Network, np.ndarray, np.ndarray]:
+    def problems(draw: st.DrawFn, /, **options: Any) -> tuple[Network, np.ndarray, np.ndarray]:
         bound = inspect.signature(problems).bind(**options)
         bound.apply_defaults()
         min_batch, max_batch, input_scale, kink_margin, network_options = bound.arguments.values()

@@ -19,7 +19,7 @@ def complex_step_reports(
     treedef: Any,
     pristine: list[np.ndarray],
     reports: list[LeafReport],
-    caller: dict[str, str],
+    caller: dict[str, Any],
     name: str,
     atol: float,
 ) -> tuple[list[LeafReport], str]:
@@ -44,7 +44,7 @@ def complex_step_reports(
             f"method='complex' fell back to central differences: {name} rejected complex input "
             f"({type(exc).__name__}: {exc})"
         )
-    agree = all(np.all((np.abs(c - r.numeric) <= r.error) | r.kink | (r.jump > 0)) for c, r in zip(values, reports))
+    agree = all(np.all((np.abs(c - r.numeric) <= r.error) | r.kink | r.jumps) for c, r in zip(values, reports))
     if not agree:
         return reports, (
             f"method='complex' fell back to central differences: the complex step disagrees with them, "

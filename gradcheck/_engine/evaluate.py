@@ -38,7 +38,7 @@ class Evaluator:
         treedef: TreeDef,
         paths: list[str],
         leaves: list[np.ndarray],
-        caller: dict[str, str],
+        caller: dict[str, Any],
         vectorized: bool,
         perturbations: Perturbations | None,
     ) -> None:

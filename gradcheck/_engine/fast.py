@@ -141,11 +141,15 @@ def fast_reports(
                     fields[name][local] = getattr(v, name)[0]
                 kink[local], checked[local] = v.kink[0], True
         fields["jump"][~checked] = 0.0
+        numeric, error, tolerance, h = (fields[n].reshape(a.shape) for n in ("numeric", "error", "tolerance", "h"))
         reports.append(
             LeafReport(
                 path,
                 a,
-                *(fields[n].reshape(a.shape) for n in ("numeric", "error", "tolerance", "h")),
+                numeric,
+                error,
+                tolerance,
+                h,
                 kink.reshape(a.shape),
                 checked.reshape(a.shape),
                 jump=fields["jump"].reshape(a.shape),
@@ -194,7 +198,8 @@ def _explain(
         and abs(first.numeric - 8 * fine.numeric) > first.error + 8 * fine.error
     ):
         return replace(first, note=f"kink on the path: steps 8x and 64x smaller give {8 * fine.numeric:.6g}")
-    rest, found, p = d.copy(), [], first
+    rest, p = d.copy(), first
+    found: list[int] = []
     while not p.ok and len(found) < most and rest.any():
         i = dirs.narrow(rest)
         if i not in verdicts:

@@ -39,9 +39,10 @@ class TreeDef:
         values = [child._build(it) for child in self.children]
         if issubclass(self.kind, dict):
             return self.kind(zip(self.keys, values))
-        if issubclass(self.kind, tuple) and hasattr(self.kind, "_fields"):  # namedtuple
-            return self.kind(*values)
-        return self.kind(values)
+        kind: Any = self.kind
+        if issubclass(kind, tuple) and hasattr(kind, "_fields"):  # namedtuple
+            return kind(*values)
+        return kind(values)
 
     @property
     def num_leaves(self) -> int:

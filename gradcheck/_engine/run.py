@@ -51,7 +51,7 @@ def check(
     """
     caller = np.geterr()
     with np.errstate(all="ignore"):
-        return _run(func, grad, x, options, caller, perturbations)
+        return _run(func, grad, x, options, dict(caller), perturbations)
 
 
 def _run(
@@ -59,7 +59,7 @@ def _run(
     grad: Callable[[Any], Any],
     x: Any,
     options: Options,
-    caller: dict[str, str],
+    caller: dict[str, Any],
     perturbations: Perturbations | None,
 ) -> GradientReport:
     paths, leaves, treedef = float_leaves(x)

@@ -188,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_audit(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+    p: argparse.ArgumentParser = sub.add_parser(
         "audit",
         help="the reference backprop against finite differences, every combination",
         description="Check Network.backprop with check_gradient for every activation × output × "
@@ -199,7 +199,7 @@ def _add_audit(sub: Any) -> argparse.ArgumentParser:
 
 
 def _add_vanishing(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+    p: argparse.ArgumentParser = sub.add_parser(
         "vanishing",
         help="per-layer gradient sizes at initialisation to depth 100",
         description="‖δˡ‖ and ‖∂C/∂Wˡ‖ per hidden layer at initialisation, cross-entropy vs "
@@ -221,7 +221,7 @@ def _add_vanishing(sub: Any) -> argparse.ArgumentParser:
 
 
 def _add_nielsen(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+    p: argparse.ArgumentParser = sub.add_parser(
         "nielsen",
         help="chapter 5: how fast each hidden layer learns, against the book's table",
         description="Hidden layers of 30, network2's initialisation, cross-entropy, 1,000 inputs: "
@@ -249,7 +249,7 @@ def _add_nielsen(sub: Any) -> argparse.ArgumentParser:
 
 
 def _add_slowdown(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+    p: argparse.ArgumentParser = sub.add_parser(
         "slowdown",
         help="chapter 3: one neuron, quadratic vs cross-entropy",
         description="One sigmoid neuron, x = 1, y = 0, η = 0.15, from (w, b) = (0.6, 0.9) and "
@@ -262,7 +262,7 @@ def _add_slowdown(sub: Any) -> argparse.ArgumentParser:
 
 
 def _add_check(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser(
+    p: argparse.ArgumentParser = sub.add_parser(
         "check",
         help="check your own function and gradient",
         description="Check GRAD against finite differences of FUNC, both given as module:name "
@@ -292,23 +292,24 @@ def _add_check(sub: Any) -> argparse.ArgumentParser:
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------
-def _progress(args: argparse.Namespace, what: str) -> Callable[[Iterable], Iterable]:
+def _progress(args: argparse.Namespace, what: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
     """A tqdm progress bar on stderr, shown only on a terminal, without --no-progress and when tqdm is installed
     (``pip install 'gradcheck[progress]'``): a bar is a convenience, so without tqdm the work runs without one."""
 
-    def wrap(items: Iterable) -> Iterable:
+    def wrap(items: Iterable[Any]) -> Iterable[Any]:
         if args.no_progress or args.json:
             return items
         try:
             from tqdm import tqdm
         except ImportError:
             return items
-        return tqdm(items, desc=what, leave=False, disable=None, file=sys.stderr)
+        bar: Iterable[Any] = tqdm(items, desc=what, leave=False, disable=None, file=sys.stderr)
+        return bar
 
     return wrap
 
 
-def _emit(args: argparse.Namespace, name: str, data: dict, text: str) -> None:
+def _emit(args: argparse.Namespace, name: str, data: dict[str, Any], text: str) -> None:
     strict = _strict(data)
     if args.out is not None:
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
@@ -340,7 +341,7 @@ def _wrote(paths: list[str]) -> str:
 
 
 # -- commands ------------------------------------------------------------------------------------------------------
-def _audit_rows(args: argparse.Namespace) -> tuple[list[dict], float]:
+def _audit_rows(args: argparse.Namespace) -> tuple[list[dict[str, Any]], float]:
     from gradcheck.book.audit import audit, cases
 
     rng = np.random.default_rng(args.seed)
@@ -363,7 +364,7 @@ def _audit_rows(args: argparse.Namespace) -> tuple[list[dict], float]:
     return rows, time.perf_counter() - start
 
 
-def _audit_text(rows: list[dict], elapsed: float) -> str:
+def _audit_text(rows: list[dict[str, Any]], elapsed: float) -> str:
     failed = [r for r in rows if not r["ok"]]
     width = max(len(r["case"]) for r in rows)
     lines = [f"{'network':<{width}}  verdict  max rel err  margin   resolution"]

@@ -29,7 +29,7 @@ class Digits:
     source: str
 
     def one_hot(self) -> np.ndarray:
-        return np.eye(10)[self.labels]
+        return np.asarray(np.eye(10)[self.labels])
 
 
 def load(source: str | None, *, rng: np.random.Generator) -> Digits:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Comparison:
         book = BOOK.get(self.hidden_layers)
         return None if book is None else [v / book[-1] for v in book]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "hidden_layers": self.hidden_layers,
             "data": self.source,
@@ -80,7 +81,7 @@ def compare(
     images: int = 1000,
     trials: int = 10,
     rng: np.random.Generator,
-    progress: Callable[[Iterable], Iterable] = iter,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] = iter,
 ) -> list[Comparison]:
     """Per-hidden-layer ‖∂C/∂bˡ‖ at initialisation on the first ``images`` examples, ``trials`` draws each."""
     if not isinstance(trials, int) or trials < 1:
@@ -120,7 +121,7 @@ class Training:
     norms: list[list[float]]  # per epoch (epoch 0 = before training): ‖∂C/∂bˡ‖ on the training images
     accuracy: list[float]  # per epoch, on the same images
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "hidden_layers": self.hidden_layers,
             "eta": self.eta,
@@ -139,14 +140,14 @@ def train(
     eta: float = 0.1,
     batch: int = 10,
     rng: np.random.Generator,
-    progress: Callable[[Iterable], Iterable] = iter,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] = iter,
 ) -> Training:
     """Mini-batch gradient descent on the first ``images`` examples (the book's chapter-5 training runs), with the
     per-layer gradient norms on the whole set after every epoch."""
     X, Y = _subset(data, images)
     net = network(X.shape[1], hidden_layers, rng=rng)
 
-    def snapshot():
+    def snapshot() -> tuple[list[float], float]:
         bp = net.backprop(X, Y)
         hit = np.mean(np.argmax(bp.activations[-1], axis=1) == np.argmax(Y, axis=1))
         return [float(np.linalg.norm(g)) for g in bp.grad_b[:-1]], float(hit)

@@ -25,7 +25,8 @@ def require_matplotlib() -> Any:
 
 def figure(*, wide: bool = False) -> tuple[Any, Any]:
     plt = require_matplotlib()
-    return plt.subplots(1, 2 if wide else 1, figsize=(10, 4) if wide else (8, 5), sharey=wide)
+    fig, axes = plt.subplots(1, 2 if wide else 1, figsize=(10, 4) if wide else (8, 5), sharey=wide)
+    return fig, axes
 
 
 def save(fig: Any, path: str, *, log_grid: bool = True) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class Run:
         below = np.flatnonzero(a <= target)
         return int(below[0]) if below.size else len(a) - 1
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "cost": self.cost,
             "start": self.start,
@@ -72,7 +73,9 @@ def run(cost: str, start: str, *, epochs: int = 300, eta: float = 0.15) -> Run:
     return Run(cost, start, eta, outputs, costs)
 
 
-def runs(*, epochs: int = 300, eta: float = 0.15, progress: Callable[[Iterable], Iterable] = iter) -> list[Run]:
+def runs(
+    *, epochs: int = 300, eta: float = 0.15, progress: Callable[[Iterable[Any]], Iterable[Any]] = iter
+) -> list[Run]:
     jobs = [(c, s) for s in STARTS for c in ("quadratic", "cross_entropy")]
     return [run(c, s, epochs=epochs, eta=eta) for c, s in progress(jobs)]
 
@@ -81,17 +84,17 @@ def animation_bug(w: float = 2.0, b: float = 2.0) -> tuple[GradientReport, Gradi
     """``(true, animation)``: check_gradient of the cross-entropy cost of the neuron at (w, b) against the true
     gradient (a − y)·(x, 1), and against the animation's ∂C/∂a = 1/(1 − a) used as the gradient."""
 
-    def loss(p):
+    def loss(p: np.ndarray) -> float:
         return neuron(p[0], p[1], "cross_entropy").loss(X, Y)
 
-    def activation(p):
-        return 1.0 / (1.0 + np.exp(-(p[0] * X[0, 0] + p[1])))
+    def activation(p: np.ndarray) -> float:
+        return float(1.0 / (1.0 + np.exp(-(p[0] * X[0, 0] + p[1]))))
 
-    def true_grad(p):
+    def true_grad(p: np.ndarray) -> np.ndarray:
         a = activation(p)
         return np.array([(a - Y[0, 0]) * X[0, 0], a - Y[0, 0]])
 
-    def animation_grad(p):
+    def animation_grad(p: np.ndarray) -> np.ndarray:
         a = activation(p)
         return np.array([1.0 / (1.0 - a), 1.0 / (1.0 - a)])
 

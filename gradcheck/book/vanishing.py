@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from gradcheck.book.plots import figure, save
 from gradcheck.errors import InvalidArgument
 from gradcheck.nn.activations import HIDDEN
-from gradcheck.nn.network import Network
+from gradcheck.nn.network import Backprop, Network
 
 __all__ = ["ACTIVATIONS", "COSTS", "Profile", "Result", "answer", "answer_text", "measure", "plot", "table"]
 
@@ -50,7 +51,7 @@ class Profile:
             return float("nan")
         return float((self.delta_norm[-1] / self.delta_norm[0]) ** (1 / (self.depth - 1)))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "activation": self.activation,
             "cost": self.cost,
@@ -70,7 +71,7 @@ class Result:
     # per activation and depth: max over layers and examples of |δ_quad − σ′(zᴸ)·δ_CE| / scale
     identity_error: dict[str, float] = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "width": self.width,
             "batch": self.batch,
@@ -86,7 +87,7 @@ def measure(
     width: int = 30,
     batch: int = 100,
     rng: np.random.Generator,
-    progress: Callable[[Iterable], Iterable] = iter,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] = iter,
 ) -> Result:
     """Gradient profiles of ``[width] + [width]*depth + [1]`` networks (sigmoid output, one unit) at network2's
     initialisation, for each activation and depth, under both costs with the *same* weights and data.
@@ -140,10 +141,10 @@ def _both_costs(
 def _sigmoid_prime(z: np.ndarray) -> np.ndarray:
     """σ′(z) written out from its definition, not the library's: the identities below compare against it."""
     e = np.exp(-np.abs(z))
-    return e / (1 + e) ** 2
+    return np.asarray(e / (1 + e) ** 2)
 
 
-def _shared_factor_error(ce, quad) -> float:
+def _shared_factor_error(ce: Backprop, quad: Backprop) -> float:
     """max over hidden layers of ‖δ_quad − σ′(zᴸ)·δ_CE‖∞ / ‖δ_quad‖∞ (σ′(zᴸ) = δᴸ_quad / δᴸ_CE, per example)."""
     z = ce.zs[-1]
     sigma_prime = _sigmoid_prime(z)
@@ -173,7 +174,7 @@ def plot(result: Result, path: str) -> str:
     """A PNG of ‖δˡ‖ against l (log scale) for the deepest network of each activation and cost."""
     deepest = max(p.depth for p in result.profiles)
     fig, ax = figure()
-    colours = {}
+    colours: dict[str, str] = {}
     for p in result.profiles:
         if p.depth == deepest:
             colour = colours.setdefault(p.activation, f"C{len(colours)}")
@@ -192,7 +193,7 @@ def _positive_ints(name: str, values: Iterable[int]) -> list[int]:
     return [int(v) for v in out]
 
 
-def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.random.Generator) -> dict:
+def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.random.Generator) -> dict[str, Any]:
     """The question answered in numbers, on one deep sigmoid network with one output unit, both costs sharing its
     weights and data: what each output delta is, that every hidden delta is BP2 under both, and how fast they decay.
     """
@@ -201,11 +202,11 @@ def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.rando
     z, a = bp["cross_entropy"].zs[-1], bp["cross_entropy"].activations[-1]
     sigma_prime = _sigmoid_prime(z)
 
-    def rel(actual, expected):
+    def rel(actual: np.ndarray, expected: np.ndarray) -> float:
         scale = np.abs(expected).max()
         return float(np.abs(actual - expected).max() / scale) if scale else float(np.abs(actual).max())
 
-    def bp2_error(b):
+    def bp2_error(b: Backprop) -> float:
         worst = 0.0
         for l in range(depth):
             s = b.zs[l]
@@ -232,7 +233,7 @@ def answer(*, depth: int = 100, width: int = 30, batch: int = 100, rng: np.rando
     }
 
 
-def answer_text(ans: dict) -> str:
+def answer_text(ans: dict[str, Any]) -> str:
     ce, q = "cross_entropy", "quadratic"
     return "\n".join(
         [

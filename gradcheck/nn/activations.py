@@ -35,7 +35,7 @@ class Activation:
 
     def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         """gᵀ ∂a/∂z for each example: g ⊙ σ′(z) (BP1's form)."""
-        return g * self.prime(z, a)
+        return np.asarray(g * self.prime(z, a))
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
         """σ(z + c) − σ(z), written without cancellation where σ allows it, so that it keeps full relative precision
@@ -82,10 +82,10 @@ class Sigmoid(Activation):
         return self.forward(z.reshape(1))[0][0] if z.ndim == 0 else self.forward(z)[0]
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return a / (1.0 + np.exp(z))  # σ(z)·σ(−z); exp overflowing to inf gives the right limit, 0
+        return np.asarray(a / (1.0 + np.exp(z)))  # σ(z)·σ(−z); exp overflowing to inf gives the right limit, 0
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return -np.expm1(-c) * self.fn(z + c) * self.fn(-z)  # (1 − e^{−c})·σ(z + c)·σ(−z)
+        return np.asarray(-np.expm1(-c) * self.fn(z + c) * self.fn(-z))  # (1 − e^{−c})·σ(z + c)·σ(−z)
 
     def forward(self, z: np.ndarray, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
         if guard:
@@ -110,14 +110,14 @@ class Tanh(Activation):
     name = "tanh"
 
     def fn(self, z: np.ndarray) -> np.ndarray:
-        return np.tanh(z)
+        return np.asarray(np.tanh(z))
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         c = np.cosh(z)
-        return 1.0 / (c * c)
+        return np.asarray(1.0 / (c * c))
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.sinh(c) / (np.cosh(z) * np.cosh(z + c))
+        return np.asarray(np.sinh(c) / (np.cosh(z) * np.cosh(z + c)))
 
 
 class ReLU(Activation):
@@ -127,7 +127,7 @@ class ReLU(Activation):
     kink = True
 
     def fn(self, z: np.ndarray) -> np.ndarray:
-        return np.maximum(z, 0.0)
+        return np.asarray(np.maximum(z, 0.0))
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return (z > 0).astype(z.dtype)
@@ -137,7 +137,9 @@ class ReLU(Activation):
         return g
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.where(z > 0, np.maximum(c, -z), np.maximum(z + c, 0))  # exactly c while the unit stays active
+        return np.asarray(
+            np.where(z > 0, np.maximum(c, -z), np.maximum(z + c, 0))
+        )  # exactly c while the unit stays active
 
 
 class LeakyReLU(Activation):
@@ -164,13 +166,13 @@ class Softplus(Activation):
     name = "softplus"
 
     def fn(self, z: np.ndarray) -> np.ndarray:
-        return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+        return np.asarray(np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))))
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-z))
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.log1p(1.0 / (1.0 + np.exp(-z)) * np.expm1(c))  # ln(1 + σ(z)(eᶜ − 1))
+        return np.asarray(np.log1p(1.0 / (1.0 + np.exp(-z)) * np.expm1(c)))  # ln(1 + σ(z)(eᶜ − 1))
 
 
 class Identity(Activation):
@@ -186,7 +188,7 @@ class Identity(Activation):
         return g
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return c + 0 * z
+        return np.asarray(c + 0 * z)
 
     def backward(self, z: np.ndarray, a: np.ndarray, cache: np.ndarray | None, g: np.ndarray) -> np.ndarray:
         return g
@@ -204,7 +206,7 @@ class Softmax(Activation):
 
     def fn(self, z: np.ndarray) -> np.ndarray:
         e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         raise TypeError("softmax has no element-wise derivative; use vjp(z, a, g)")
@@ -215,7 +217,7 @@ class Softmax(Activation):
     def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         # g − ⟨g, a⟩ = Σₖ aₖ(g − gₖ) because Σₖ aₖ = 1. The pairwise differences are exact when the g's are close,
         # where g − ⟨g, a⟩ would cancel (a near-uniform softmax under the quadratic cost loses every digit).
-        return a * np.einsum("bk,bjk->bj", a, g[:, :, None] - g[:, None, :])
+        return np.asarray(a * np.einsum("bk,bjk->bj", a, g[:, :, None] - g[:, None, :]))
 
 
 HIDDEN: dict[str, Activation] = {

@@ -20,7 +20,7 @@ class Cost:
     name = ""
     outputs: tuple[str, ...] = ()  # output activations this cost is defined for
 
-    def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def fn(self, z: np.ndarray, a: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def delta(
@@ -38,9 +38,9 @@ class Quadratic(Cost):
     name = "quadratic"
     outputs = ("sigmoid", "softmax", "identity")
 
-    def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def fn(self, z: np.ndarray, a: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         d = a - y
-        return 0.5 * np.einsum("ij,ij->i", d, d)
+        return np.asarray(0.5 * np.einsum("ij,ij->i", d, d))
 
     def delta(
         self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
@@ -57,7 +57,7 @@ class CrossEntropy(Cost):
     name = "cross_entropy"
     outputs = ("sigmoid",)
 
-    def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def fn(self, z: np.ndarray, a: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         # max(z, 0) − y·z written without cancellation: (1 − y)·z for z > 0 and −y·z otherwise, so that a confident,
         # correct output keeps its small cost to full relative precision.
         # In place: z·([z > 0] − y) + ln(1 + e^−|z|), summed over the last axis by a product with ones (a short
@@ -69,7 +69,7 @@ class CrossEntropy(Cost):
         linear = np.subtract(z > 0, y, dtype=t.dtype)
         linear *= z
         t += linear
-        return t @ np.ones(t.shape[-1], dtype=t.dtype)
+        return np.asarray(t @ np.ones(t.shape[-1], dtype=t.dtype))
 
     def delta(
         self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
@@ -91,14 +91,14 @@ class LogLikelihood(Cost):
     name = "log_likelihood"
     outputs = ("softmax",)
 
-    def fn(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def fn(self, z: np.ndarray, a: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         # With s = z − max(z): logsumexp(z) − ⟨y, z⟩ = ln(1 + Σ_{j ≠ argmax} e^sⱼ) − ⟨y, s⟩. Both terms are small when
         # the prediction is confident and right, so the cost keeps its relative precision instead of being the
         # difference of two large numbers.
         s = z - z.max(axis=1, keepdims=True)
         e = np.exp(s)
         e[np.arange(len(s)), np.argmax(s, axis=1)] = 0.0
-        return np.log1p(e.sum(axis=1)) - np.einsum("ij,ij->i", y, s)
+        return np.asarray(np.log1p(e.sum(axis=1)) - np.einsum("ij,ij->i", y, s))
 
     def delta(
         self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
@@ -112,7 +112,7 @@ class LogLikelihood(Cost):
         e[rows, top] = 0.0
         one_minus_a = 1 - a
         one_minus_a[rows, top] = e.sum(axis=1) / total
-        return (1 - y) * a - y * one_minus_a
+        return np.asarray((1 - y) * a - y * one_minus_a)
 
 
 COSTS: dict[str, Cost] = {c.name: c for c in (Quadratic(), CrossEntropy(), LogLikelihood())}

@@ -39,7 +39,7 @@ _BIG_BATCH = 256
 # underflowing to 0 gives the right limits; "invalid" needs a non-finite operand (a nan or inf from the caller, which
 # then comes out as a value) or an overflow first, and OpenBLAS kernels also raise it spuriously on finite data
 # (numpy#24067, OpenBLAS#1924), which must not turn into an exception inside a product of finite numbers.
-QUIET = {"over": "ignore", "under": "ignore", "invalid": "ignore"}
+QUIET: dict[str, Any] = {"over": "ignore", "under": "ignore", "invalid": "ignore"}
 
 
 def _quiet(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -246,7 +246,7 @@ class Network:
         # invalid operation needs an overflow first (inf·0, inf − inf), and overflows are already let through.
         if not _all_finite(bp.zs[0]):
             _check_finite(X, "X")
-        return bp
+        return bp  # type: ignore[no-any-return]  # (numpy 1's errstate decorator is untyped)
 
     @_quiet
     def _backprop_quiet(self, X: np.ndarray, Y: np.ndarray, guard: bool) -> Backprop:
@@ -344,7 +344,7 @@ class Network:
                 f"X has shape {X.shape} but the network takes {self.sizes[0]} inputs; pass X of "
                 f"shape (batch, {self.sizes[0]}), one example per row"
             )
-        return X
+        return np.asarray(X)
 
     def validate_batch(self, X: Any, Y: Any, finite_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """X and Y as the arrays this network computes with (its dtype, one example per row), or an
