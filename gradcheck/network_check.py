@@ -46,8 +46,13 @@ def check_network(
 ) -> GradientReport:
     """Check every weight and bias gradient of ``net`` on the batch (X, Y).
 
-    >>> net = Network([784, 30, 10], rng=np.random.default_rng(0))
-    >>> check_network(net, X, Y).ok          # X (batch, 784), Y (batch, 10)
+    >>> import numpy as np
+    >>> from gradcheck import Network, check_network
+    >>> rng = np.random.default_rng(0)
+    >>> net = Network([4, 3, 2], rng=rng)
+    >>> X, Y = rng.standard_normal((5, 4)), rng.uniform(0, 1, (5, 2))   # X (batch, 4), Y (batch, 2)
+    >>> check_network(net, X, Y).ok
+    True
 
     ``grad(params) -> {'weights': [...], 'biases': [...]}`` is checked instead of ``net.backprop`` when given (for
     a hand-written backprop of the same network). Leaves are named ``x['weights'][l]`` and ``x['biases'][l]``.

@@ -193,7 +193,18 @@ class Probe:
 
 @dataclass(frozen=True, eq=False)
 class GradientReport:
-    """The outcome of :func:`gradcheck.check_gradient`. ``ok`` is the verdict; ``str(report)`` is a table."""
+    """The outcome of :func:`gradcheck.check_gradient`. ``ok`` is the verdict; ``str(report)`` is a table that
+    names the worst element of each leaf. The error model behind ``numeric``, ``error`` and ``tolerance`` is
+    described once, in the engine's documentation (:mod:`gradcheck._engine`).
+
+    >>> import numpy as np
+    >>> from gradcheck import check_gradient
+    >>> f = lambda p: float(np.sum(p["w"] ** 2) + np.sum(p["b"]))
+    >>> wrong = lambda p: {"w": 2 * p["w"] * np.array([1.0, 1.0, 0.5]), "b": np.ones(2)}   # one planted bug
+    >>> report = check_gradient(f, wrong, {"w": np.array([1.0, 2.0, 3.0]), "b": np.zeros(2)})
+    >>> report.ok, [leaf.path for leaf in report.failures], report.leaf("x['w']").worst
+    (False, ["x['w']"], (2,))
+    """
 
     leaves: list[LeafReport]
     rtol: float

@@ -61,6 +61,11 @@ def networks(
     Weights are uniform with the variance of network2's N(0, 1/n_in) initialisation times ``weight_scale``² (so
     ``weight_scale=5`` saturates sigmoid units), biases with variance ``weight_scale``²; they shrink towards 0.
     ``l2`` lists the regularisation strengths to choose from.
+
+    >>> from hypothesis import find
+    >>> net = find(networks(activations=["tanh"], costs=["log_likelihood"]), lambda net: net.num_layers == 2)
+    >>> net.activation, net.output, len(net.weights)
+    ('tanh', 'softmax', 2)
     """
     options = _given(networks, locals())
     _NetworkSpec.of(**options)  # refuse bad options now, not at the first draw
@@ -165,7 +170,10 @@ def pytrees(structure: Any, **array_options: Any) -> st.SearchStrategy[Any]:
     """A pytree shaped like ``structure``: dicts, lists and tuples are kept, and every shape (an int or a tuple of
     ints) becomes an array from :func:`float_arrays` with ``array_options``.
 
-    >>> pytrees({"W": (3, 2), "b": [(3,), ()]})          # {'W': (3, 2) array, 'b': [(3,) array, 0-d array]}
+    >>> from hypothesis import find
+    >>> tree = find(pytrees({"W": (3, 2), "b": [(3,), ()]}), lambda tree: True)
+    >>> tree["W"].shape, [b.shape for b in tree["b"]]
+    ((3, 2), [(3,), ()])
     """
     if isinstance(structure, int) or (isinstance(structure, tuple) and all(isinstance(s, int) for s in structure)):
         return float_arrays(structure, **array_options)

@@ -21,7 +21,19 @@ __all__ = ["HIDDEN", "OUTPUTS", "Activation", "Identity", "LeakyReLU", "ReLU", "
 
 
 class Activation:
-    """An element-wise activation σ with σ′ beside it; subclasses define ``fn`` and ``prime``."""
+    """An element-wise activation σ with σ′ beside it; subclasses define ``fn`` and ``prime``.
+
+    Everything the package knows about an activation lives on its class: σ, σ′, the vector–Jacobian product, the
+    cached forward/backward pair the network uses, the cancellation-free change σ(z + c) − σ(z), and ``kink``.
+
+    >>> import numpy as np
+    >>> sigmoid = HIDDEN["sigmoid"]
+    >>> z = np.array([[0.0, 40.0]])
+    >>> float(sigmoid.prime(z, sigmoid.fn(z))[0, 0]), HIDDEN["relu"].kink, sigmoid.kink
+    (0.25, True, False)
+    >>> bool(sigmoid.change(z, 1e-30)[0, 1] > 0)        # σ(40 + 1e-30) − σ(40) rounds to 0; the change does not
+    True
+    """
 
     name = ""
     elementwise = True

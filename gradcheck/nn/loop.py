@@ -15,7 +15,17 @@ __all__ = ["backprop_loop"]
 
 
 def backprop_loop(net: Network, X: np.ndarray, Y: np.ndarray) -> Backprop:
-    """Same result as ``net.backprop(X, Y)``, computed with a Python loop over the rows of X."""
+    """Same result as ``net.backprop(X, Y)``, computed with a Python loop over the rows of X.
+
+    >>> import numpy as np
+    >>> from gradcheck.nn import Network
+    >>> rng = np.random.default_rng(0)
+    >>> net = Network([3, 4, 2], rng=rng)
+    >>> X, Y = rng.standard_normal((6, 3)), rng.uniform(0, 1, (6, 2))
+    >>> loop, fast = backprop_loop(net, X, Y), net.backprop(X, Y)
+    >>> all(np.allclose(a, b, rtol=1e-12) for a, b in zip(loop.grad_w, fast.grad_w))
+    True
+    """
     X, Y = net.validate_batch(X, Y)
     act, out, cost = net.hidden_activation, net.output_activation, net.cost_function
     L, n = net.num_layers, len(X)
