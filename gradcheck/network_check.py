@@ -194,7 +194,8 @@ class NetworkPerturbations:
         t *= self.coef.astype(np.float64)[None, :, None, :]
         np.log1p(t, out=t)
         slope = self.slope_w[:, units].T.astype(np.float64)[:, :, None]  # (units, batch, 1)
-        return np.asarray(t.sum(axis=-1) + moved * slope)
+        result: np.ndarray = t.sum(axis=-1) + moved * slope
+        return result
 
     def _chunk(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         net, n, last = self.net, len(self.X), self.net.num_layers - 1
@@ -231,7 +232,8 @@ class NetworkPerturbations:
         bad = np.flatnonzero(~np.isfinite(out))  # e^{sΔ} overflowed (a huge step): recompute those directly
         if bad.size:
             out[bad] = self._direct(layer, rows[bad], change[bad])
-        return np.asarray(out)
+        result: np.ndarray = out
+        return result
 
     def _direct(self, layer: int, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
         """The perturbed loss recomputed from zˡ: unit rows[k] of layer ``layer`` has its z moved by change[k]."""
@@ -246,12 +248,14 @@ class NetworkPerturbations:
     def _moved(self, layer: int, rows: np.ndarray, change: np.ndarray) -> np.ndarray:
         """σ(zⱼ + change) − σ(zⱼ), (K, batch): how unit rows[k] of hidden layer ``layer`` moves. Only it moves, so
         zˡ⁺¹ moves by this times Wˡ⁺¹[:, j]: rank 1 again."""
-        return np.asarray(self.act.fn(self.zs[layer][:, rows].T + change) - self.activations[layer + 1][:, rows].T)
+        result: np.ndarray = self.act.fn(self.zs[layer][:, rows].T + change) - self.activations[layer + 1][:, rows].T
+        return result
 
     def _outer(self, moved: np.ndarray, layer: int, rows: np.ndarray) -> np.ndarray:
         """The K outer products moved[k] ⊗ W[layer][:, rows[k]], (K, batch, n_l): einsum writes them twice as fast
         as broadcasting."""
-        return np.asarray(np.einsum("kb,ko->kbo", moved, self.net.weights[layer][:, rows].T))
+        result: np.ndarray = np.einsum("kb,ko->kbo", moved, self.net.weights[layer][:, rows].T)
+        return result
 
     def _logits_from(self, layer: int, z: np.ndarray) -> np.ndarray:
         """K stacked pre-activations z of ``layer`` (K, batch, n_l) carried forward to the output layer's."""
@@ -264,10 +268,13 @@ class NetworkPerturbations:
     def _loss_from(self, layer: int, z: np.ndarray) -> np.ndarray:
         """Mean cost over the batch for each of K stacked pre-activations z of ``layer``, shape (K, batch, n_l)."""
         z = self._logits_from(layer, z)
+        result: np.ndarray
         if self.cost.name == "cross_entropy":  # takes the K stacked copies at once, Y broadcast rather than tiled
-            return np.asarray(self.cost.fn(z, None, self.Y).mean(axis=1))
+            result = self.cost.fn(z, None, self.Y).mean(axis=1)
+            return result
         K, n, m = z.shape
         flat = z.reshape(K * n, m)
         a = self.out.fn(flat) if self.cost.name == "quadratic" else None  # the other costs work from the logits
         per_example = self.cost.fn(flat, a, np.tile(self.Y, (K, 1)))
-        return np.asarray(per_example.reshape(K, n).mean(axis=1))
+        result = per_example.reshape(K, n).mean(axis=1)
+        return result

@@ -53,7 +53,8 @@ class LeafReport:
         """Boolean mask of the elements that fail the rule (a nan anywhere fails); kinks are reported apart."""
         judged = (self.difference <= self.tolerance) & np.isfinite(self.tolerance)
         failed = (~judged & ~self.kink) | self.jumps
-        return np.asarray(failed if self.checked is None else failed & self.checked)
+        result: np.ndarray = failed if self.checked is None else failed & self.checked
+        return result
 
     @property
     def ok(self) -> bool:

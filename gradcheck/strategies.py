@@ -204,7 +204,8 @@ def _uniform(dtype: np.dtype, lo: float = -1.0, hi: float = 1.0) -> st.SearchStr
 
 def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
     with np.errstate(under="ignore"):  # Hypothesis likes the smallest normal numbers; flushing them to 0 is fine
-        return np.asarray(a * a.dtype.type(factor))
+        result: np.ndarray = a * a.dtype.type(factor)
+        return result
 
 
 def _check_range(lo_name: str, lo: Any, hi_name: str, hi: Any, lowest: int) -> None:

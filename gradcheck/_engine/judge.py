@@ -43,7 +43,8 @@ class Stencil:
 
     def fourth_differences(self) -> np.ndarray:
         gp, gm, gp2, gm2 = self.values.T
-        return np.asarray(gp2 - 4 * gp - 4 * gm + gm2)
+        result: np.ndarray = gp2 - 4 * gp - 4 * gm + gm2
+        return result
 
     def magnitude(self, f0: float) -> np.ndarray:
         """The largest |f| the stencil saw, per element."""
@@ -421,7 +422,8 @@ def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: Verdict, looks: _Looks, rto
     # value: a one-sided stencil that straddles another kink has a large error, and matching within that would pass
     # anything.
     def usable(u: np.ndarray, ue: np.ndarray) -> np.ndarray:
-        return np.asarray((ue <= 0.1 * np.maximum(np.abs(u), np.abs(ar))) | (ue <= 4 * first_tol))
+        result: np.ndarray = (ue <= 0.1 * np.maximum(np.abs(u), np.abs(ar))) | (ue <= 4 * first_tol)
+        return result
 
     # And only a stable one: a one-sided derivative that the step 8× smaller confirms, a finer central one that
     # both finer one-sided ones confirm. Rounding coarse enough to look like a kink (a staircase) confirms nothing.

@@ -29,7 +29,8 @@ class Digits:
     source: str
 
     def one_hot(self) -> np.ndarray:
-        return np.asarray(np.eye(10)[self.labels])
+        result: np.ndarray = np.eye(10)[self.labels]
+        return result
 
 
 def load(source: str | None, *, rng: np.random.Generator) -> Digits:

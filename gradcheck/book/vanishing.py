@@ -141,7 +141,8 @@ def _both_costs(
 def _sigmoid_prime(z: np.ndarray) -> np.ndarray:
     """σ′(z) written out from its definition, not the library's: the identities below compare against it."""
     e = np.exp(-np.abs(z))
-    return np.asarray(e / (1 + e) ** 2)
+    result: np.ndarray = e / (1 + e) ** 2
+    return result
 
 
 def _shared_factor_error(ce: Backprop, quad: Backprop) -> float:

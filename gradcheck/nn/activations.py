@@ -47,7 +47,8 @@ class Activation:
 
     def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         """gᵀ ∂a/∂z for each example: g ⊙ σ′(z) (BP1's form)."""
-        return np.asarray(g * self.prime(z, a))
+        result: np.ndarray = g * self.prime(z, a)
+        return result
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
         """σ(z + c) − σ(z), written without cancellation where σ allows it, so that it keeps full relative precision
@@ -94,10 +95,12 @@ class Sigmoid(Activation):
         return self.forward(z.reshape(1))[0][0] if z.ndim == 0 else self.forward(z)[0]
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return np.asarray(a / (1.0 + np.exp(z)))  # σ(z)·σ(−z); exp overflowing to inf gives the right limit, 0
+        result: np.ndarray = a / (1.0 + np.exp(z))  # σ(z)·σ(−z); exp overflowing to inf gives the right limit, 0
+        return result
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.asarray(-np.expm1(-c) * self.fn(z + c) * self.fn(-z))  # (1 − e^{−c})·σ(z + c)·σ(−z)
+        result: np.ndarray = -np.expm1(-c) * self.fn(z + c) * self.fn(-z)  # (1 − e^{−c})·σ(z + c)·σ(−z)
+        return result
 
     def forward(self, z: np.ndarray, guard: bool = True) -> tuple[np.ndarray, np.ndarray]:
         if guard:
@@ -122,14 +125,17 @@ class Tanh(Activation):
     name = "tanh"
 
     def fn(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(np.tanh(z))
+        result: np.ndarray = np.tanh(z)
+        return result
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         c = np.cosh(z)
-        return np.asarray(1.0 / (c * c))
+        result: np.ndarray = 1.0 / (c * c)
+        return result
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.asarray(np.sinh(c) / (np.cosh(z) * np.cosh(z + c)))
+        result: np.ndarray = np.sinh(c) / (np.cosh(z) * np.cosh(z + c))
+        return result
 
 
 class ReLU(Activation):
@@ -139,7 +145,8 @@ class ReLU(Activation):
     kink = True
 
     def fn(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(np.maximum(z, 0.0))
+        result: np.ndarray = np.maximum(z, 0.0)
+        return result
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return (z > 0).astype(z.dtype)
@@ -149,9 +156,10 @@ class ReLU(Activation):
         return g
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.asarray(
-            np.where(z > 0, np.maximum(c, -z), np.maximum(z + c, 0))
+        result: np.ndarray = np.where(
+            z > 0, np.maximum(c, -z), np.maximum(z + c, 0)
         )  # exactly c while the unit stays active
+        return result
 
 
 class LeakyReLU(Activation):
@@ -178,13 +186,16 @@ class Softplus(Activation):
     name = "softplus"
 
     def fn(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))))
+        result: np.ndarray = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+        return result
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+        result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return result
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.asarray(np.log1p(1.0 / (1.0 + np.exp(-z)) * np.expm1(c)))  # ln(1 + σ(z)(eᶜ − 1))
+        result: np.ndarray = np.log1p(1.0 / (1.0 + np.exp(-z)) * np.expm1(c))  # ln(1 + σ(z)(eᶜ − 1))
+        return result
 
 
 class Identity(Activation):
@@ -200,7 +211,8 @@ class Identity(Activation):
         return g
 
     def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.asarray(c + 0 * z)
+        result: np.ndarray = c + 0 * z
+        return result
 
     def backward(self, z: np.ndarray, a: np.ndarray, cache: np.ndarray | None, g: np.ndarray) -> np.ndarray:
         return g
@@ -218,7 +230,8 @@ class Softmax(Activation):
 
     def fn(self, z: np.ndarray) -> np.ndarray:
         e = np.exp(z - z.max(axis=1, keepdims=True))
-        return np.asarray(e / e.sum(axis=1, keepdims=True))
+        result: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        return result
 
     def prime(self, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         raise TypeError("softmax has no element-wise derivative; use vjp(z, a, g)")
@@ -229,7 +242,8 @@ class Softmax(Activation):
     def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         # g − ⟨g, a⟩ = Σₖ aₖ(g − gₖ) because Σₖ aₖ = 1. The pairwise differences are exact when the g's are close,
         # where g − ⟨g, a⟩ would cancel (a near-uniform softmax under the quadratic cost loses every digit).
-        return np.asarray(a * np.einsum("bk,bjk->bj", a, g[:, :, None] - g[:, None, :]))
+        result: np.ndarray = a * np.einsum("bk,bjk->bj", a, g[:, :, None] - g[:, None, :])
+        return result
 
 
 HIDDEN: dict[str, Activation] = {

@@ -40,7 +40,8 @@ class Quadratic(Cost):
 
     def fn(self, z: np.ndarray, a: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         d = a - y
-        return np.asarray(0.5 * np.einsum("ij,ij->i", d, d))
+        result: np.ndarray = 0.5 * np.einsum("ij,ij->i", d, d)
+        return result
 
     def delta(
         self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
@@ -69,7 +70,8 @@ class CrossEntropy(Cost):
         linear = np.subtract(z > 0, y, dtype=t.dtype)
         linear *= z
         t += linear
-        return np.asarray(t @ np.ones(t.shape[-1], dtype=t.dtype))
+        result: np.ndarray = t @ np.ones(t.shape[-1], dtype=t.dtype)
+        return result
 
     def delta(
         self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
@@ -98,7 +100,8 @@ class LogLikelihood(Cost):
         s = z - z.max(axis=1, keepdims=True)
         e = np.exp(s)
         e[np.arange(len(s)), np.argmax(s, axis=1)] = 0.0
-        return np.asarray(np.log1p(e.sum(axis=1)) - np.einsum("ij,ij->i", y, s))
+        result: np.ndarray = np.log1p(e.sum(axis=1)) - np.einsum("ij,ij->i", y, s)
+        return result
 
     def delta(
         self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
@@ -112,7 +115,8 @@ class LogLikelihood(Cost):
         e[rows, top] = 0.0
         one_minus_a = 1 - a
         one_minus_a[rows, top] = e.sum(axis=1) / total
-        return np.asarray((1 - y) * a - y * one_minus_a)
+        result: np.ndarray = (1 - y) * a - y * one_minus_a
+        return result
 
 
 COSTS: dict[str, Cost] = {c.name: c for c in (Quadratic(), CrossEntropy(), LogLikelihood())}

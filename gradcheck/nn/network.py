@@ -255,58 +255,42 @@ class Network:
     def _forward(
         self, X: np.ndarray, guard: bool = True
     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]:
+        """zˡ and aˡ for every layer, and what each activation keeps to make σ′ cheap in the backward pass."""
         act, out, last = self.hidden_activation, self.output_activation, self.num_layers - 1
         zs, activations, caches = [], [X], []
-        a = X
+        big = len(X) >= _BIG_BATCH
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if l == 0 and len(X) >= _BIG_BATCH:
-                # The same product as zᵀ = W Xᵀ: at large batches OpenBLAS computes it 10–25% faster than X Wᵀ here,
-                # more than the copy back to rows costs.
-                z = np.ascontiguousarray((w @ a.T).T)
-            else:
-                z = a @ w.T
+            z = _transposed_product(X, w) if l == 0 and big else activations[-1] @ w.T
             z += b  # zˡ = Wˡ aˡ⁻¹ + bˡ
-            a, cache = (out if l == last else act).forward(z, guard)  # aˡ = σ(zˡ), and what makes σ′ cheap
+            a, cache = (out if l == last else act).forward(z, guard)  # aˡ = σ(zˡ)
             zs.append(z)
             activations.append(a)
             caches.append(cache)
         return zs, activations, caches
 
     def _backprop(self, X: np.ndarray, Y: np.ndarray, guard: bool = True) -> Backprop:
+        """BP1–BP4 over the batch. ``delta`` is δˡ·2ᵏ, with k = 0 unless δ nears the subnormal range (see
+        :func:`_rescale`); every stored value is scaled back by 2⁻ᵏ."""
         zs, activations, caches = self._forward(X, guard)
         n, L, act = len(X), self.num_layers, self.hidden_activation
-        inv_n = 1.0 / n
         mean_row = _mean_row(n, self.dtype)  # mean_row @ M: the mean of M's rows
         deltas: list[np.ndarray] = [np.empty(0)] * L
         grad_w: list[np.ndarray] = [np.empty(0)] * L
         grad_b: list[np.ndarray] = [np.empty(0)] * L
-        delta = self.cost_function.delta(
-            self.output_activation, zs[-1], activations[-1], Y, caches[-1]
-        )  # BP1: δᴸ = ∇ₐC_x ⊙ σ′(zᴸ)
-        # The loop carries delta = δˡ·2ᵏ. k stays 0 until δ falls towards the subnormal range, where a matrix product
-        # runs ~90× slower (a float32 sigmoid network past ~35 layers): then delta is scaled up by a power of two,
-        # which is exact, and what is stored is scaled back down and rounded once (more exact than products of
-        # subnormals, equal where nothing is subnormal). A scaled delta that grows again is scaled back towards k = 0
-        # before it can overflow.
+        delta = self.cost_function.delta(self.output_activation, zs[-1], activations[-1], Y, caches[-1])  # BP1
         k, (small, large) = 0, _RESCALE_SUM_OF_SQUARES[self.dtype]
         for l in range(L - 1, -1, -1):
             sum_of_squares = np.vdot(delta, delta)
-            if sum_of_squares < small or (k and sum_of_squares > large):
+            if sum_of_squares < small or (k and sum_of_squares > large):  # δ nears the subnormal range
                 k = _rescale(delta, k)
             deltas[l] = _scaled_down(delta, k) if k else delta
-            grad_b[l] = mean_row @ delta  # BP3: ∂C/∂bˡ = mean δˡ
-            if n == 1:  # BP4: ∂C/∂Wˡ = mean δˡ (aˡ⁻¹)ᵀ
-                grad_w[l] = delta.T * activations[l]  # (BLAS is slow at outer products)
-            elif n < self.sizes[l]:
-                grad_w[l] = (delta * inv_n).T @ activations[l]  # (1/n scales the smaller factor)
-            else:
-                grad_w[l] = delta.T @ activations[l]
-                grad_w[l] *= inv_n
+            grad_b[l] = mean_row @ delta  # BP3: ∂C/∂bˡ = mean over the batch of δˡ
+            grad_w[l] = _mean_outer(delta, activations[l])  # BP4: ∂C/∂Wˡ = mean of δˡ (aˡ⁻¹)ᵀ
             if k:
                 grad_b[l], grad_w[l] = _scaled_down(grad_b[l], k), _scaled_down(grad_w[l], k)
             if self.l2:
-                grad_w[l] += (self.l2 * inv_n) * self.weights[l]
-            if l:  # BP2: δˡ = ((Wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ′(zˡ)
+                grad_w[l] += (self.l2 / n) * self.weights[l]
+            if l:  # BP2: δˡ⁻¹ = ((Wˡ)ᵀ δˡ) ⊙ σ′(zˡ⁻¹)
                 delta = act.backward(zs[l - 1], activations[l], caches[l - 1], delta @ self.weights[l])
         return Backprop(zs=zs, activations=activations, deltas=deltas, grad_w=grad_w, grad_b=grad_b)
 
@@ -344,7 +328,8 @@ class Network:
                 f"X has shape {X.shape} but the network takes {self.sizes[0]} inputs; pass X of "
                 f"shape (batch, {self.sizes[0]}), one example per row"
             )
-        return np.asarray(X)
+        result: np.ndarray = X
+        return result
 
     def validate_batch(self, X: Any, Y: Any, finite_x: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """X and Y as the arrays this network computes with (its dtype, one example per row), or an
@@ -490,11 +475,38 @@ _RESCALE_SUM_OF_SQUARES = {
 }
 
 
+def _transposed_product(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """X Wᵀ computed as (W Xᵀ)ᵀ: for the first layer of a large batch OpenBLAS computes it 10–25% faster that way,
+    more than the copy back to rows costs."""
+    return np.ascontiguousarray((w @ X.T).T)
+
+
+def _mean_outer(delta: np.ndarray, a_prev: np.ndarray) -> np.ndarray:
+    """The mean over the batch of the outer products δ (aˡ⁻¹)ᵀ, shape (n_l, n_{l-1}): by broadcasting for one
+    example (BLAS is slow at outer products), with 1/n applied to the smaller factor otherwise."""
+    n = len(delta)
+    product: np.ndarray
+    if n == 1:
+        product = delta.T * a_prev
+    elif n < a_prev.shape[1]:
+        product = (delta * (1.0 / n)).T @ a_prev
+    else:
+        product = delta.T @ a_prev
+        product *= 1.0 / n
+    return product
+
+
 def _rescale(delta: np.ndarray, k: int) -> int:
     """Multiply ``delta`` in place by the power of two that brings its largest entry into [0.5, 1), or as far
     towards it as k ≥ 0 allows, and return the new exponent k of ``delta = δ·2ᵏ``. Exact when scaling up; scaling
     down keeps delta at least as large as δ, so it rounds no more than δ itself would. All zeros (which stay zero)
-    or a nan leave delta and k as they are."""
+    or a nan leave delta and k as they are.
+
+    Backprop carries delta = δ·2ᵏ. k stays 0 until δ falls towards the subnormal range, where a matrix
+    product runs ~90× slower (a float32 sigmoid network past ~35 layers): then delta is scaled up by a power of two,
+    which is exact, and what is stored is scaled back down and rounded once (more exact than products of subnormals,
+    equal where nothing is subnormal). A scaled delta that grows again is scaled back towards k = 0 before it can
+    overflow."""
     largest = float(np.max(np.abs(delta)))
     if not 0 < largest < math.inf:
         return k
