@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.book.audit import PAIRS, targets
+from gradcheck.nn.costs import PAIRS
 from gradcheck.nn.network import Network
 
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity"]
@@ -26,7 +26,7 @@ def problem(
     rng = np.random.default_rng(seed)
     net = Network(list(sizes), activation=activation, output=output, cost=cost, l2=l2, dtype=dtype, rng=rng)
     X = rng.standard_normal((batch, sizes[0]))
-    return net, X, targets(net, batch, rng)
+    return net, X, net.cost_function.targets(rng, batch, net.sizes[-1])
 
 
 def combo_id(combo):

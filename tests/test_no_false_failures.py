@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck.book.audit import PAIRS, targets
 from gradcheck.check import check_gradient
+from gradcheck.nn.costs import PAIRS
 from gradcheck.nn.network import Network
 
 from .helpers import ACTIVATIONS
@@ -30,7 +30,7 @@ def random_problem(rng):
     net.weights = [w * scale for w in net.weights]
     batch = int(rng.integers(1, 6))
     X = rng.standard_normal((batch, sizes[0])) * float(rng.choice([1.0, 5.0]))
-    return net, X, targets(net, batch, rng)
+    return net, X, net.cost_function.targets(rng, batch, net.sizes[-1])
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -9,13 +9,11 @@ import numpy as np
 
 from gradcheck.check import check_gradient
 from gradcheck.nn.activations import HIDDEN
-from gradcheck.nn.costs import COSTS
+from gradcheck.nn.costs import PAIRS
 from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
-__all__ = ["PAIRS", "AuditCase", "audit", "cases", "targets"]
-
-PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]  # every valid output/cost pair
+__all__ = ["AuditCase", "audit", "cases"]
 
 
 @dataclass(frozen=True)
@@ -29,16 +27,6 @@ class AuditCase:
         n = self.net
         l2 = f" l2={n.l2:g}" if n.l2 else ""
         return f"{n.sizes} {n.activation}/{n.output}/{n.cost} {n.dtype}{l2}"
-
-
-def targets(net: Network, batch: int, rng: np.random.Generator) -> np.ndarray:
-    """Targets valid for the network's cost: one-hot for log-likelihood, in [0, 1] for cross-entropy."""
-    n_out = net.sizes[-1]
-    if net.cost == "log_likelihood":
-        return np.eye(n_out)[rng.integers(0, n_out, batch)]
-    if net.cost == "cross_entropy":
-        return rng.uniform(0, 1, (batch, n_out))
-    return rng.standard_normal((batch, n_out))
 
 
 def cases(
@@ -59,10 +47,11 @@ def cases(
                     list(sizes), activation=activation, output=output, cost=cost, dtype=dtype, l2=0.1 * (i % 2), rng=rng
                 )
                 i += 1
-                yield AuditCase(net, rng.standard_normal((batch, sizes[0])), targets(net, batch, rng))
+                X = rng.standard_normal((batch, sizes[0]))
+                yield AuditCase(net, X, net.cost_function.targets(rng, batch, net.sizes[-1]))
     if deep:
         net = Network([4] + [6] * deep + [1], activation="sigmoid", output="sigmoid", cost="cross_entropy", rng=rng)
-        yield AuditCase(net, rng.standard_normal((batch, 4)), targets(net, batch, rng))
+        yield AuditCase(net, rng.standard_normal((batch, 4)), net.cost_function.targets(rng, batch, net.sizes[-1]))
 
 
 def audit(case: AuditCase) -> GradientReport:

@@ -13,7 +13,7 @@ import numpy as np
 
 from gradcheck.nn.activations import Activation
 
-__all__ = ["COSTS", "Cost", "CrossEntropy", "LogLikelihood", "Quadratic"]
+__all__ = ["COSTS", "PAIRS", "Cost", "CrossEntropy", "LogLikelihood", "Quadratic"]
 
 
 class Cost:
@@ -27,6 +27,11 @@ class Cost:
         self, output: Activation, z: np.ndarray, a: np.ndarray, y: np.ndarray, cache: np.ndarray | None = None
     ) -> np.ndarray:
         raise NotImplementedError
+
+    def targets(self, rng: np.random.Generator, batch: int, n_out: int) -> np.ndarray:
+        """Random targets of shape (batch, n_out) in the range this cost is defined on: any real number here."""
+        result: np.ndarray = rng.standard_normal((batch, n_out))
+        return result
 
     def __repr__(self) -> str:
         return f"<cost {self.name!r}>"
@@ -57,6 +62,11 @@ class CrossEntropy(Cost):
 
     name = "cross_entropy"
     outputs = ("sigmoid",)
+
+    def targets(self, rng: np.random.Generator, batch: int, n_out: int) -> np.ndarray:
+        """Targets in [0, 1], the range cross-entropy is defined on."""
+        result: np.ndarray = rng.uniform(0, 1, (batch, n_out))
+        return result
 
     def fn(self, z: np.ndarray, a: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         # max(z, 0) − y·z written without cancellation: (1 − y)·z for z > 0 and −y·z otherwise, so that a confident,
@@ -93,6 +103,11 @@ class LogLikelihood(Cost):
     name = "log_likelihood"
     outputs = ("softmax",)
 
+    def targets(self, rng: np.random.Generator, batch: int, n_out: int) -> np.ndarray:
+        """One-hot rows: a label per example."""
+        result: np.ndarray = np.eye(n_out)[rng.integers(0, n_out, batch)]
+        return result
+
     def fn(self, z: np.ndarray, a: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         # With s = z − max(z): logsumexp(z) − ⟨y, z⟩ = ln(1 + Σ_{j ≠ argmax} e^sⱼ) − ⟨y, s⟩. Both terms are small when
         # the prediction is confident and right, so the cost keeps its relative precision instead of being the
@@ -120,3 +135,4 @@ class LogLikelihood(Cost):
 
 
 COSTS: dict[str, Cost] = {c.name: c for c in (Quadratic(), CrossEntropy(), LogLikelihood())}
+PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]  # every valid (output, cost) pair
