@@ -100,7 +100,8 @@ def torch_backprop(params, X, Y):
 
 
 # -- jax, jit-compiled value and gradient ---------------------------------------------------------------------------
-def jax_backprop_fn():
+def jax_loss_fn():
+    """The loss of a sigmoid network with linear logits under cross-entropy, as a function of (ws, bs), X, Y."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -114,7 +115,13 @@ def jax_backprop_fn():
             a = jax.nn.sigmoid(z) if l < len(ws) - 1 else z
         return jnp.sum(jnp.logaddexp(0.0, a) - Y * a) / X.shape[0]
 
-    return jax.jit(jax.grad(loss))
+    return loss
+
+
+def jax_backprop_fn():
+    import jax
+
+    return jax.jit(jax.grad(jax_loss_fn()))
 
 
 def jax_problem(ws, bs, X, Y):

@@ -21,6 +21,8 @@ NAMES = {
     "test_check_gradient_fast_mode": "check_gradient fast",
     "test_check_gradient_default_mode": "check_gradient full",
     "test_torch_autograd_gradcheck": "torch gradcheck",
+    "test_jax_check_grads": "jax check_grads",
+    "test_numdifftools_gradient": "numdifftools Gradient",
 }
 
 
