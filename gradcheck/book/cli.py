@@ -28,7 +28,7 @@ import numpy as np
 from gradcheck import __version__
 from gradcheck.errors import GradcheckError
 
-__all__ = ["main"]
+__all__ = ["main", "parser", "subcommands"]
 
 
 EXIT_OK, EXIT_WRONG, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     try:
-        args = _parser().parse_args(argv)
+        args = parser().parse_args(argv)
     except _UsageError as error:
         return _fail(as_json, "usage", str(error), EXIT_USAGE, usage=error.usage)
     command = args.command or "report"
@@ -169,8 +169,9 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+def parser() -> argparse.ArgumentParser:
+    """The command's argument parser, subcommands included (the documentation's command reference is its help)."""
+    top = _Parser(
         prog="gradcheck",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Check the reference network's backprop against finite differences for every activation, "
@@ -178,13 +179,21 @@ def _parser() -> argparse.ArgumentParser:
         "the hidden layers of a deep sigmoid network? (No: it changes only the output delta.)",
         epilog=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
-    parser.add_argument("--quick", action="store_true", help="audit float64 only, without the deep network")
-    _common(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    top.add_argument("--version", action="version", version=f"gradcheck {__version__}")
+    top.add_argument("--quick", action="store_true", help="audit float64 only, without the deep network")
+    _common(top, top=True)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_audit, _add_vanishing, _add_nielsen, _add_slowdown, _add_check):
         _common(add(sub), top=False)
-    return parser
+    return top
+
+
+def subcommands(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands' parsers of ``top`` (as built by :func:`parser`), by name, in the order they were added."""
+    for action in top._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
 
 
 def _add_audit(sub: Any) -> argparse.ArgumentParser:

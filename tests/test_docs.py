@@ -1,0 +1,64 @@
+"""Every code example in the README and the documentation runs, so the documents cannot drift from the code.
+
+In each page, in order and in one namespace:
+
+- ```` ```python ```` blocks are executed; afterwards every ``test_*`` function they defined is called, with the
+  ``gradcheck`` fixture when it asks for one (that is how a reader would run them under pytest);
+- ```` ```pycon ```` blocks are doctests: ``>>>`` lines run and their output must match (``...`` matches anything
+  where a block says ``# doctest: +ELLIPSIS``).
+
+Blocks in other languages (``text``, ``console``, ``toml``) are shown, not run.
+"""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.M | re.S)
+
+
+def blocks(page: Path) -> list[tuple[str, str, int]]:
+    """(language, code, line) of every fenced block of ``page``."""
+    text = page.read_text(encoding="utf-8")
+    return [(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in FENCE.finditer(text)]
+
+
+def runnable(page: Path) -> bool:
+    return any(language in ("python", "pycon") for language, _, _ in blocks(page))
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if runnable(p)], ids=lambda p: str(p.relative_to(ROOT)).replace("/", ".")
+)
+def test_the_examples_of_each_page_run(page, gradcheck, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for language, code, line in blocks(page):
+        where = f"{page.relative_to(ROOT)}:{line}"
+        if language == "python":
+            exec(compile(code, where, "exec"), namespace)
+        elif language == "pycon":
+            test = doctest.DocTestParser().get_doctest(code, namespace, where, where, line)
+            report: list[str] = []
+            failures = runner.run(test, out=report.append, clear_globs=False).failed
+            assert not failures, "".join(report)
+            namespace.update(test.globs)  # DocTest ran on a copy of the namespace
+    for name, value in list(namespace.items()):
+        if name.startswith("test_") and callable(value):
+            wanted = inspect.signature(value).parameters
+            value(**({"gradcheck": gradcheck} if "gradcheck" in wanted else {}))
+
+
+def test_pages_only_use_languages_the_runner_knows_or_shows():
+    known = {"python", "pycon", "text", "console", "toml", "ini"}
+    for page in PAGES:
+        for language, _, line in blocks(page):
+            assert language in known, f"{page.relative_to(ROOT)}:{line} uses ```{language}; use one of {known}"
