@@ -14,7 +14,7 @@ import numpy as np
 def pytest_benchmark_update_machine_info(config: Any, machine_info: dict[str, Any]) -> None:
     blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
     versions = {}
-    for package in ("numpy", "torch", "jax", "jaxlib", "hypothesis", "gradcheck", "pytest-benchmark"):
+    for package in ("numpy", "torch", "jax", "jaxlib", "numdifftools", "hypothesis", "gradcheck", "pytest-benchmark"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:

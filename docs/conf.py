@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath("_ext"))
 
-import gradcheck  # noqa: E402
+import gradcheck
 
 project = "gradcheck"
 author = "the gradcheck developers"

@@ -41,7 +41,7 @@ class LeafReport:
 
     @property
     def difference(self) -> np.ndarray:
-        """|analytic − numeric| per element, in float64 (nan where either is not finite)."""
+        """``|analytic − numeric|`` per element, in float64 (nan where either is not finite)."""
         a, n = self.analytic.astype(np.float64), self.numeric
         with np.errstate(invalid="ignore"):
             d = np.asarray(np.abs(a - n))
@@ -62,7 +62,7 @@ class LeafReport:
 
     @property
     def ratio(self) -> np.ndarray:
-        """|analytic − numeric| / tolerance per element; the rule passes an element iff this is ≤ 1 (nan → inf)."""
+        """``|analytic − numeric| / tolerance`` per element; the rule passes an element iff this is ≤ 1 (nan → inf)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.asarray(self.difference / self.tolerance)
         r[self.difference == 0] = 0.0
@@ -98,7 +98,7 @@ class LeafReport:
     @property
     def resolution(self) -> float:
         """The smallest relative error this check could detect in this leaf: min over elements of
-        tolerance / |derivative|. A gradient off by more than this factor everywhere fails."""
+        tolerance / abs(derivative). A gradient off by more than this factor everywhere fails."""
         mag = np.maximum(np.abs(self.analytic.astype(np.float64)), np.abs(self.numeric))
         keep = (mag > 0) & np.isfinite(mag) & ~self.kink & (True if self.checked is None else self.checked)
         return float(np.min(self.tolerance[keep] / mag[keep])) if keep.any() else float("inf")
@@ -183,7 +183,7 @@ class Probe:
 
     @property
     def ratio(self) -> float:
-        """|analytic − numeric| / tolerance (0 for a direction explained by a kink or by judged elements)."""
+        """``|analytic − numeric| / tolerance`` (0 for a direction explained by a kink or by judged elements)."""
         if self.note.startswith("kink") or self.explained:
             return 0.0
         d = abs(self.analytic - self.numeric)
@@ -238,7 +238,7 @@ class GradientReport:
 
     @property
     def margin(self) -> float:
-        """The largest |analytic − numeric| / tolerance over all elements and directions: ≤ 1 passes."""
+        """The largest ``|analytic − numeric| / tolerance`` over all elements and directions: ≤ 1 passes."""
         return max([leaf.margin for leaf in self.leaves] + [p.ratio for p in self.probes], default=0.0)
 
     def __bool__(self) -> bool:

@@ -36,21 +36,24 @@ OBJECTS = {
         ("numpy.float64", "py:class", "reference/arrays.scalars.html#numpy.float64"),
         ("numpy.errstate", "py:class", "reference/generated/numpy.errstate.html#numpy.errstate"),
         ("numpy.random.Generator", "py:class", "reference/random/generator.html#numpy.random.Generator"),
-        ("numpy.random.default_rng", "py:function",
-         "reference/random/generator.html#numpy.random.default_rng"),
+        ("numpy.random.default_rng", "py:function", "reference/random/generator.html#numpy.random.default_rng"),
     ],
     "hypothesis": [
         ("hypothesis.given", "py:function", "reference/api.html#hypothesis.given"),
         ("hypothesis.settings", "py:class", "reference/api.html#hypothesis.settings"),
         ("hypothesis.find", "py:function", "reference/api.html#hypothesis.find"),
-        ("hypothesis.strategies.SearchStrategy", "py:class",
-         "reference/strategies.html#hypothesis.strategies.SearchStrategy"),
-        ("hypothesis.strategies.composite", "py:function",
-         "reference/strategies.html#hypothesis.strategies.composite"),
-        ("hypothesis.strategies.from_type", "py:function",
-         "reference/strategies.html#hypothesis.strategies.from_type"),
-        ("hypothesis.database.DirectoryBasedExampleDatabase", "py:class",
-         "reference/api.html#hypothesis.database.DirectoryBasedExampleDatabase"),
+        (
+            "hypothesis.strategies.SearchStrategy",
+            "py:class",
+            "reference/strategies.html#hypothesis.strategies.SearchStrategy",
+        ),
+        ("hypothesis.strategies.composite", "py:function", "reference/strategies.html#hypothesis.strategies.composite"),
+        ("hypothesis.strategies.from_type", "py:function", "reference/strategies.html#hypothesis.strategies.from_type"),
+        (
+            "hypothesis.database.DirectoryBasedExampleDatabase",
+            "py:class",
+            "reference/api.html#hypothesis.database.DirectoryBasedExampleDatabase",
+        ),
     ],
     "pytest": [
         ("pytest.Config", "py:class", "reference/reference.html#pytest.Config"),
@@ -59,13 +62,19 @@ OBJECTS = {
         ("pytest.fixture", "py:function", "reference/reference.html#pytest.fixture"),
     ],
 }
-PROJECTS = {"python": ("Python", "3"), "numpy": ("NumPy", "stable"), "hypothesis": ("Hypothesis", "latest"),
-            "pytest": ("pytest", "stable")}
+PROJECTS = {
+    "python": ("Python", "3"),
+    "numpy": ("NumPy", "stable"),
+    "hypothesis": ("Hypothesis", "latest"),
+    "pytest": ("pytest", "stable"),
+}
 
 
 def inventory(project: str, version: str, objects: list[tuple[str, str, str]]) -> bytes:
-    header = (f"# Sphinx inventory version 2\n# Project: {project}\n# Version: {version}\n"
-              "# The remainder of this file is compressed using zlib.\n").encode()
+    header = (
+        f"# Sphinx inventory version 2\n# Project: {project}\n# Version: {version}\n"
+        "# The remainder of this file is compressed using zlib.\n"
+    ).encode()
     body = "".join(f"{name} {role} 1 {uri} -\n" for name, role, uri in objects).encode()
     return header + zlib.compress(body)
 

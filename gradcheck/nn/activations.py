@@ -181,7 +181,7 @@ class LeakyReLU(Activation):
 
 
 class Softplus(Activation):
-    """ln(1 + eᶻ), written as max(z, 0) + ln(1 + e^−|z|) so that it never overflows."""
+    """ln(1 + eᶻ), written as max(z, 0) + ln(1 + exp(−abs(z))) so that it never overflows."""
 
     name = "softplus"
 
@@ -246,7 +246,9 @@ class Softmax(Activation):
         return result
 
 
+#: The hidden-layer activations, by name.
 HIDDEN: dict[str, Activation] = {
     act.name: act for act in (Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softplus(), Identity())
 }
+#: The output-layer activations, by name.
 OUTPUTS: dict[str, Activation] = {act.name: act for act in (HIDDEN["sigmoid"], Softmax(), HIDDEN["identity"])}

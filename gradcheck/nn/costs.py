@@ -134,5 +134,7 @@ class LogLikelihood(Cost):
         return result
 
 
+#: The costs, by name.
 COSTS: dict[str, Cost] = {c.name: c for c in (Quadratic(), CrossEntropy(), LogLikelihood())}
-PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]  # every valid (output, cost) pair
+#: Every valid (output activation, cost) pair.
+PAIRS = [(output, cost) for cost, c in COSTS.items() for output in c.outputs]

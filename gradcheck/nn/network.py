@@ -31,6 +31,7 @@ from gradcheck.nn.costs import COSTS, Cost
 
 __all__ = ["MAX_PARAMETERS", "QUIET", "Backprop", "Network"]
 
+#: The most parameters a Network may have (1 GiB in float64): it is for checking gradients, not training.
 MAX_PARAMETERS = 1 << 27
 _BIG_BATCH = 256
 
@@ -39,6 +40,7 @@ _BIG_BATCH = 256
 # underflowing to 0 gives the right limits; "invalid" needs a non-finite operand (a nan or inf from the caller, which
 # then comes out as a value) or an overflow first, and OpenBLAS kernels also raise it spuriously on finite data
 # (numpy#24067, OpenBLAS#1924), which must not turn into an exception inside a product of finite numbers.
+#: The np.errstate every computation of a Network runs in (see the comment above).
 QUIET: dict[str, Any] = {"over": "ignore", "under": "ignore", "invalid": "ignore"}
 
 
