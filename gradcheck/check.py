@@ -67,6 +67,15 @@ def check_gradient(
 
     ``vectorized=True`` declares that func takes a leading batch axis on every leaf and returns one value per point
     (shape ``(K,)``): the perturbed points are then evaluated thousands at a time. grad still takes a single point.
+
+    Raises:
+        InvalidArgument: an option's value is out of range (a negative ``rtol``, ``probes`` outside 1–1000, a
+            ``step`` lost to rounding), func(x) is not finite or not a scalar, or grad(x) does not match x's
+            structure, shapes or dtypes.
+        InvalidType: func or grad is not callable, a leaf is not a float array (integer, complex, masked entries),
+            or fast mode has no ``rng``.
+
+    A wrong gradient is not an exception: the report says so (see :func:`assert_gradient`).
     """
     usage = "pass check_gradient(func, grad, x) with func(x) -> scalar and grad(x) -> structure of x"
     check_callable("func", func, usage)

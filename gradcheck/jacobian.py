@@ -47,6 +47,11 @@ def check_jacobian(
 
     vjp and jvp are called once per basis vector, so every entry is checked. Entry (t, s) of a leaf's report is
     ∂y[t]/∂x[s]. The rule, error model, kinks and jumps are those of :func:`gradcheck.check_gradient`, row by row.
+
+    Raises:
+        InvalidArgument: not exactly one of ``jacobian``, ``vjp``, ``jvp``; func(x) empty, ragged or changing shape
+            between points; an analytic Jacobian of the wrong shape; a bad ``rtol`` or ``atol``.
+        InvalidType: func or the Jacobian function is not callable, or x has a leaf that is not a float array.
     """
     given = [name for name, f in (("jacobian", jacobian), ("vjp", vjp), ("jvp", jvp)) if f is not None]
     if len(given) != 1:

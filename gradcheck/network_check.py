@@ -56,6 +56,11 @@ def check_network(
 
     ``grad(params) -> {'weights': [...], 'biases': [...]}`` is checked instead of ``net.backprop`` when given (for
     a hand-written backprop of the same network). Leaves are named ``x['weights'][l]`` and ``x['biases'][l]``.
+
+    Raises:
+        InvalidArgument: X or Y does not fit the network (shape, non-finite entries, targets outside the cost's
+            range), or a bad ``rtol`` or ``atol``.
+        InvalidType: net is not a :class:`~gradcheck.Network`.
     """
     if not isinstance(net, Network):
         raise InvalidType(
