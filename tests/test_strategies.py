@@ -8,6 +8,7 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from gradcheck import GradcheckError, Network
+from gradcheck.nn.costs import COSTS
 from gradcheck.strategies import architectures, float_arrays, networks, problems, pytrees
 
 DRAW = settings(max_examples=300, database=None, derandomize=True, deadline=None, phases=[Phase.generate])
@@ -56,9 +57,12 @@ def test_networks_shrink_to_the_smallest_architecture():
     assert net.sizes == [1, 1] and all(np.all(w == 0) for w in net.weights)
 
 
-def test_from_type_network_uses_the_registered_strategy():
-    net = find(st.from_type(Network), lambda n: n.num_layers >= 2)
-    assert isinstance(net, Network) and net.num_layers == 2
+@settings(max_examples=20)
+@given(st.from_type(Network))
+def test_from_type_network_uses_the_registered_strategy(net):
+    # networks()'s defaults: 1–4 weighted layers of width 1–8, an output and cost that fit together
+    assert isinstance(net, Network) and 1 <= net.num_layers <= 4 and max(net.sizes) <= 8
+    assert net.output in COSTS[net.cost].outputs
 
 
 @given(float_arrays((3, 4), dtype="float32", scale=2.0, avoid=(0.0,), margin=0.1))
