@@ -32,6 +32,7 @@ _Q = 8
 _NODES = np.cos(np.pi * (np.arange(_Q) + 0.5) / _Q)
 _DCT = 2.0 / _Q * np.cos(np.outer(np.arange(_Q) + 0.5, np.arange(_Q)) * np.pi / _Q)
 _DCT[:, 0] /= 2
+_SAMPLE_AT = np.concatenate([_NODES, [1.0, -1.0]])  # the nodes, then both ends, where the interpolant is verified
 _MONOMIAL = np.array([np.pad(np.polynomial.chebyshev.cheb2poly(np.eye(_Q)[k]), (0, _Q))[:_Q] for k in range(_Q)])
 
 
@@ -99,12 +100,18 @@ class NetworkPerturbations:
         bp = net.backprop(X, Y)
         self.zs, self.activations = bp.zs, bp.activations
         self.penalty = net.l2_penalty(len(X))
+        # float64 copies for the interpolants, which must be exact to a tenth of an ulp of f(x)
+        self.zs64 = [z.astype(np.float64) for z in self.zs]
+        self.activations64 = [a.astype(np.float64) for a in self.activations]
+        self.weights64 = [w.astype(np.float64) for w in net.weights]
+        self.logits64, self.out64, self.Y64 = self.zs64[-1], self.activations64[-1], Y.astype(np.float64)
         self.by_change = self.cost.name == "cross_entropy"
         if self.by_change:
             z = self.zs[-1]
             self.flip = np.where(z > 0, -1.0, 1.0).astype(net.dtype)  # s
             self.coef = self.out.fn(-np.abs(z))  # c = σ(−|z|) ≤ ½
             self.slope = np.subtract(z > 0, Y, dtype=net.dtype)  # [z > 0] − y
+            self.flip64, self.coef64, self.slope64 = (v.astype(np.float64) for v in (self.flip, self.coef, self.slope))
             if net.num_layers > 1:
                 # Σₒ slope·Δ for Δ = moved ⊗ Wᴸ[:, j]: moved times (slope @ Wᴸ)[:, j]
                 self.slope_w = self.slope @ net.weights[-1]
@@ -114,7 +121,9 @@ class NetworkPerturbations:
         layer, is_bias = self.leaves[path]
         params = self.net.biases if is_bias else self.net.weights
         steps = points - params[layer].reshape(-1)[idx].astype(np.float64)[:, None]
-        return np.column_stack([self.perturb(layer, is_bias, idx, steps[:, c]) for c in range(points.shape[1])])
+        # all columns at once: one interpolant per unit serves every point of the stencil
+        flat = self.perturb(layer, is_bias, np.repeat(idx, points.shape[1]), steps.reshape(-1))
+        return flat.reshape(points.shape)
 
     def perturb(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """Loss for each flat index of weights[layer] (or biases[layer]) perturbed by the matching step."""
@@ -123,7 +132,7 @@ class NetworkPerturbations:
         chunk = max(1, CHUNK_ELEMENTS // per_item)
         out = np.empty(len(idx))
         todo = np.arange(len(idx))
-        if self.by_change and layer + 1 == net.num_layers - 1:
+        if layer < net.num_layers - 1:
             values, done = self._interpolated(layer, is_bias, idx, steps)
             out[done] = values[done]
             todo = np.flatnonzero(~done)
@@ -139,15 +148,16 @@ class NetworkPerturbations:
     def _interpolated(
         self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The same values for the last hidden layer, from one interpolant per (unit, example), where it is exact.
+        """The same values for a hidden layer, from one interpolant per (unit, example), where it is exact.
 
         Moving Wˡ[j, i] by δ moves zˡ[b, j] by c = δ·aˡ⁻¹[b, i] and nothing else, so the change of example b's cost
         is ψ_bj(c), one smooth function of one variable per unit and example, whatever i and δ are. ψ_bj is
         evaluated exactly at 8 Chebyshev points spanning every c the call needs and interpolated; the interpolant's
         error, bounded by twice the sum of the Chebyshev coefficients it drops, must be under a tenth of an ulp of
-        f(x) for every example, or that unit's values are computed directly (`done` is False for them). With
-        ψ_bj(c) = Σ_d q_bjd·(c/R_bj)^d, summing over the batch is a matrix product, so the work per perturbation no
-        longer grows with the batch or the output layer.
+        f(x) for every example, it must reproduce ψ at both ends of the interval, and no kink of the activation may
+        lie within reach in this layer or any above, or that unit's values are computed directly (`done` is False
+        for them). With ψ_bj(c) = Σ_d q_bjd·(c/R_bj)^d, summing over the batch is a matrix product, so the work per
+        perturbation grows neither with the batch nor with the layers above.
         """
         net, n = self.net, len(self.X)
         n_in = net.weights[layer].shape[1]
@@ -156,50 +166,77 @@ class NetworkPerturbations:
         units, inv = np.unique(rows, return_inverse=True)
         reach = np.zeros(len(units))  # max |δ| per unit
         np.maximum.at(reach, inv, np.abs(delta))
-        if is_bias:
-            inputs = np.ones((n, 1))  # c = δ for every example
-        else:
-            inputs = self.activations[layer].astype(np.float64)  # c = δ·aˡ⁻¹[b, i]
+        inputs = np.ones((n, 1)) if is_bias else self.activations64[layer]  # c = δ, or δ·aˡ⁻¹[b, i]
         span = np.abs(inputs).max(axis=1)  # max |aˡ⁻¹[b, :]| per example
         half_width = reach[:, None] * span[None, :]  # R_bj: every c lies in [−R, R]
-        points = half_width[:, :, None] * _NODES  # (units, batch, Q)
-        block = max(1, CHUNK_ELEMENTS // (n * _Q * net.sizes[-1]))
-        psi = np.concatenate(
-            [self._unit_change(layer, units[s : s + block], points[s : s + block]) for s in range(0, len(units), block)]
-        )
-        cheb = psi @ _DCT
-        dropped = 2 * np.cumsum(np.abs(cheb[..., ::-1]), axis=-1)[..., ::-1]  # [..., d]: 2 Σ_{k ≥ d} |c_k|
+        psi, smooth = self._psi(layer, units, half_width)
         tol = 0.1 * float(np.finfo(net.dtype).eps) * abs(self.f0)
-        fits = np.asarray((dropped <= tol).all(axis=1))  # (units, Q): degree d − 1 suffices
-        fits[:, :3] = False  # degree ≥ 2, and at least the last two coefficients dropped: evidence of decay
-        fits[:, -1] = False
-        good = np.asarray(fits.any(axis=1))
+        poly, good = _fit(psi, tol)
+        good &= smooth
         if not good.any():
             return np.empty(len(idx)), np.zeros(len(idx), dtype=bool)
-        degree = int(np.argmax(fits[good], axis=1).max()) - 1
-        poly = cheb[..., : degree + 1] @ _MONOMIAL[: degree + 1, : degree + 1]  # in powers of u = c / R
         scale_in = np.divide(inputs, span[:, None], out=np.zeros_like(inputs), where=span[:, None] > 0)
-        per_unit = [poly[:, :, d] @ (scale_in**d) for d in range(degree + 1)]  # Σ_b q_bjd·(aᵢ/span_b)^d
+        per_unit = [poly[:, :, d] @ (scale_in**d) for d in range(poly.shape[-1])]  # Σ_b q_bjd·(aᵢ/span_b)^d
         u = np.divide(delta, reach[inv], out=np.zeros_like(delta), where=reach[inv] > 0)
         cols = np.zeros(len(idx), dtype=np.intp) if is_bias else idx % n_in
-        total = per_unit[degree][inv, cols]
-        for d in range(degree - 1, -1, -1):  # Horner in u = δ / max |δ|
+        total = per_unit[-1][inv, cols]
+        for d in range(len(per_unit) - 2, -1, -1):  # Horner in u = δ / max |δ|
             total = total * u + per_unit[d][inv, cols]
         return self.f0 + total / n, good[inv]
 
-    def _unit_change(self, layer: int, units: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """ψ_bj(c) for unit j = units[u] of the last hidden layer: example b's change of cross-entropy when zˡ[b, j]
-        moves by c[u, b, q]; float64, to full relative precision (the interpolant is only as good as these)."""
-        net = self.net
-        z = self.zs[layer][:, units].T.astype(np.float64)[:, :, None]  # (units, batch, 1)
-        moved = self.act.change(z, c)  # σ(z + c) − σ(z) without cancellation where the activation has such a form
-        w = net.weights[layer + 1][:, units].T.astype(np.float64)  # (units, n_out)
-        t = moved[..., None] * w[:, None, None, :] * self.flip.astype(np.float64)[None, :, None, :]
-        np.expm1(t, out=t)
-        t *= self.coef.astype(np.float64)[None, :, None, :]
-        np.log1p(t, out=t)
-        slope = self.slope_w[:, units].T.astype(np.float64)[:, :, None]  # (units, batch, 1)
-        result: np.ndarray = t.sum(axis=-1) + moved * slope
+    def _psi(self, layer: int, units: np.ndarray, half_width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ψ_bj at the Chebyshev nodes and at both ends of [−R_bj, R_bj], (units, batch, Q + 2), and whether each
+        unit is free of kinks within reach; in blocks of units that bound the largest temporary."""
+        n, widest = len(self.X), max(self.net.sizes[layer + 1 :])
+        points = half_width[:, :, None] * _SAMPLE_AT  # (units, batch, Q + 2)
+        block = max(1, CHUNK_ELEMENTS // (n * len(_SAMPLE_AT) * widest))
+        parts = [
+            self._unit_change(layer, units[s : s + block], points[s : s + block]) for s in range(0, len(units), block)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _unit_change(self, layer: int, units: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ψ_bj(c) for unit j = units[u] of hidden layer ``layer``: example b's change of cost when zˡ[b, j] moves
+        by c[u, b, q], in float64 and to full relative precision (the interpolant is only as good as these), and
+        whether the unit's move crosses no kink of the activation, here or in the layers above.
+
+        The change is carried up as a difference, never as two values subtracted: Δaˡ = σ(z + c) − σ(z) by the
+        activation's cancellation-free ``change``, Δzˡ⁺¹ = Δaˡ ⊗ Wˡ⁺¹[:, j] (rank 1), Δaˡ⁺¹ = change(zˡ⁺¹, Δzˡ⁺¹)
+        and so on to the logits, whose change of cost has an exact form too (:meth:`_cost_change`)."""
+        z = self.zs64[layer][:, units].T[:, :, None]  # (units, batch, 1)
+        moved = self.act.change(z, c)
+        smooth = ~self._crosses_kink(z, c)
+        dz = moved[..., None] * self.weights64[layer + 1][:, units].T[:, None, None, :]  # (units, batch, Q', n)
+        for k in range(layer + 1, self.net.num_layers - 1):
+            zk = self.zs64[k][None, :, None, :]
+            smooth &= ~self._crosses_kink(zk, dz)
+            dz = self.act.change(zk, dz) @ self.weights64[k + 1].T
+        return self._cost_change(dz), smooth
+
+    def _crosses_kink(self, z: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """Per unit (the first axis): whether some z + dz lies on the other side of the activation's kink at 0
+        from z (or z sits on it), for activations that have one."""
+        if not self.act.kink:
+            return np.zeros(dz.shape[0], dtype=bool)
+        crossed = np.sign(z + dz) != np.sign(z)
+        return np.asarray(crossed.reshape(dz.shape[0], -1).any(axis=1))
+
+    def _cost_change(self, dz: np.ndarray) -> np.ndarray:
+        """Each example's change of cost when its logits move by dz (..., batch, Q', n_out), without cancellation:
+
+        - cross-entropy after a sigmoid, per output: ln(1 + c·(e^{sΔ} − 1)) + ([z > 0] − y)·Δ;
+        - log-likelihood after a softmax: ln(1 + Σₖ aₖ(e^{Δₖ} − 1)) − ⟨y, Δ⟩;
+        - quadratic: Σ Δa·(a − y + Δa/2), with Δa the output activation's own change.
+        """
+        pad = (slice(None), None, slice(None))  # (batch, n_out) -> (batch, 1, n_out): broadcast over Q'
+        if self.cost.name == "cross_entropy":
+            t = np.expm1(dz * self.flip64[pad]) * self.coef64[pad]
+            result: np.ndarray = np.log1p(t).sum(axis=-1) + (dz * self.slope64[pad]).sum(axis=-1)
+        elif self.cost.name == "log_likelihood":
+            result = np.log1p((self.out64[pad] * np.expm1(dz)).sum(axis=-1)) - (dz * self.Y64[pad]).sum(axis=-1)
+        else:
+            da = self.out.change(self.logits64[pad], dz)
+            result = (da * (self.out64[pad] - self.Y64[pad] + 0.5 * da)).sum(axis=-1)
         return result
 
     def _chunk(self, layer: int, is_bias: bool, idx: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -283,3 +320,21 @@ class NetworkPerturbations:
         per_example = self.cost.fn(flat, a, np.tile(self.Y, (K, 1)))
         result = per_example.reshape(K, n).mean(axis=1)
         return result
+
+
+def _fit(psi: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolants of ψ from its values at the Chebyshev nodes (psi[..., :Q]), in powers of u = c / R, and which
+    units they fit: dropped Chebyshev coefficients summing to at most ``tol`` (with evidence of decay: degree ≥ 2,
+    at least the last two dropped) and the values at both ends (psi[..., Q:]) reproduced to ``tol``, for every
+    example. One degree serves all units (the largest any fitting unit needs)."""
+    cheb = psi[..., :_Q] @ _DCT
+    dropped = 2 * np.cumsum(np.abs(cheb[..., ::-1]), axis=-1)[..., ::-1]  # [..., d]: 2 Σ_{k ≥ d} |c_k|
+    fits = np.asarray((dropped <= tol).all(axis=1))  # (units, Q): degree d − 1 suffices
+    fits[:, :3] = False
+    fits[:, -1] = False
+    good = np.asarray(fits.any(axis=1))
+    degree = int(np.argmax(fits[good], axis=1).max()) - 1 if good.any() else 1
+    poly = cheb[..., : degree + 1] @ _MONOMIAL[: degree + 1, : degree + 1]
+    ends = np.stack([poly.sum(axis=-1), (poly * (-1.0) ** np.arange(degree + 1)).sum(axis=-1)], axis=-1)
+    good &= (np.abs(ends - psi[..., _Q:]) <= tol).all(axis=(1, 2))
+    return poly, good

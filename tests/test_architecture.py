@@ -130,12 +130,20 @@ def test_every_module_declares_its_public_names(name, tree):
 @pytest.mark.parametrize("name, tree", MODULES, ids=[name for name, _ in MODULES])
 def test_functions_are_short_enough_to_read_at_once(name, tree):
     long = [
-        (node.name, node.end_lineno - node.lineno + 1)
+        (node.name, _code_lines(node))
         for node in ast.walk(tree)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _code_lines(node) > LONGEST_FUNCTION
     ]
     assert not long, f"{name}: {long} exceed {LONGEST_FUNCTION} lines; split them into named steps"
+
+
+def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's length without its docstring (documentation is not what makes a function hard to read)."""
+    length = node.end_lineno - node.lineno + 1
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        length -= first.end_lineno - first.lineno + 1
+    return length
 
 
 def test_a_plain_install_pulls_in_numpy_and_hypothesis_only():

@@ -239,6 +239,16 @@ class Softmax(Activation):
     def backward(self, z: np.ndarray, a: np.ndarray, cache: np.ndarray | None, g: np.ndarray) -> np.ndarray:
         return self.vjp(z, a, g)
 
+    def change(self, z: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """softmax(z + c) − softmax(z) over the last axis: a ⊙ (e^c − 1 − s)/(1 + s) with s = Σₖ aₖ(e^{cₖ} − 1),
+        which keeps relative precision however small c is."""
+        shifted = np.exp(z - z.max(axis=-1, keepdims=True))
+        a = shifted / shifted.sum(axis=-1, keepdims=True)
+        e = np.expm1(c)
+        s = (a * e).sum(axis=-1, keepdims=True)
+        result: np.ndarray = a * (e - s) / (1 + s)
+        return result
+
     def vjp(self, z: np.ndarray, a: np.ndarray, g: np.ndarray) -> np.ndarray:
         # g − ⟨g, a⟩ = Σₖ aₖ(g − gₖ) because Σₖ aₖ = 1. The pairwise differences are exact when the g's are close,
         # where g − ⟨g, a⟩ would cancel (a near-uniform softmax under the quadratic cost loses every digit).
