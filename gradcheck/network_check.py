@@ -89,7 +89,9 @@ class NetworkPerturbations:
 
     which keeps full relative precision however small Δ is (c ≤ ½, so the logarithm is never near a pole), and costs
     one expm1 and one log1p per output where recomputing C(z + Δ) costs more passes over memory. The linear term sums
-    over outputs by a product with precomputed weights. Other costs recompute the perturbed loss directly.
+    over outputs by a product with precomputed weights. Other costs recompute the output layer's perturbed loss
+    directly. Every hidden layer's values come from interpolants (:meth:`_interpolated`), with every cost's exact
+    change of cost (:meth:`_cost_change`), wherever they are verified; the rest are computed directly.
     """
 
     def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray, f0: float) -> None:
