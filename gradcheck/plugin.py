@@ -128,7 +128,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 
 class Checker:
-    """The ``gradcheck`` fixture: ``gradcheck(func, grad, x, **options)``, ``.jacobian(...)``, ``.network(...)``.
+    """The ``gradcheck`` fixture: ``gradcheck(func, grad, x, **options)``, ``.jacobian(...)``, ``.network(...)``,
+    ``.torch(fn, *args, ...)`` and ``.jax(fn, *args, ...)``.
 
     Each raises :class:`gradcheck.GradientMismatch` with the full report when the check fails and returns the
     report otherwise. It keeps no state between checks, so it is session-scoped and safe inside ``@given``.
@@ -161,6 +162,24 @@ class Checker:
 
         opts = {k: v for k, v in self._defaults(options).items() if k not in ("mode", "method")}
         return self._run(check_network, (net, X, Y), opts)
+
+    def torch(self, fn: Any, *args: Any, **options: Any) -> Any:
+        """:func:`gradcheck.torch.check_function` with this test's defaults for ``rtol`` and ``atol``."""
+        __tracebackhide__ = True
+        from gradcheck.torch import check_function
+
+        return self._run(check_function, (fn, *args), self._tolerances(options))
+
+    def jax(self, fn: Any, *args: Any, **options: Any) -> Any:
+        """:func:`gradcheck.jax.check_function` with this test's defaults for ``rtol`` and ``atol``."""
+        __tracebackhide__ = True
+        from gradcheck.jax import check_function
+
+        return self._run(check_function, (fn, *args), self._tolerances(options))
+
+    def _tolerances(self, options: dict[str, Any]) -> dict[str, Any]:
+        defaults = self._defaults({})
+        return {**{k: defaults[k] for k in ("rtol", "atol") if k in defaults}, **options}
 
     def _run(self, check: Any, args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
         __tracebackhide__ = True

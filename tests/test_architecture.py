@@ -40,6 +40,9 @@ LAYERS = {  # module-name prefix -> layer; the longest matching prefix wins
     "gradcheck.strategies": "integrations",
     "gradcheck.plugin": "integrations",
     "gradcheck._hypothesis": "integrations",
+    "gradcheck.torch": "integrations",
+    "gradcheck.jax": "integrations",
+    "gradcheck._frameworks": "integrations",
     "gradcheck.book": "book",
     "gradcheck.__main__": "book",
 }

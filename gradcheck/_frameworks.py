@@ -1,0 +1,374 @@
+"""What checking a torch or jax gradient rule has in common, whatever the framework: the arguments as named leaves,
+the rule turned into a scalar function and its gradient for the checker, the forward rule checked against the
+reverse one by the adjoint identity, and second derivatives through the gradient's own derivative.
+
+A framework module supplies a :class:`Backend` (how to make its arrays, run its vjp and jvp, and batch a function);
+everything else, the error model above all, is the checker's own.
+
+The reverse rule is checked through a vector–Jacobian product with a random cotangent u on every floating output:
+L(x) = Σ ⟨u, f(x)⟩ is a scalar function whose gradient is exactly uᵀJ, so :func:`gradcheck.check_gradient` judges
+every element of uᵀJ against finite differences of L with its usual error model. A cotangent of all ones (the
+``.sum()`` trick) would hide a rule that ignores its cotangent; a random one does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from gradcheck._args import check_callable, non_negative
+from gradcheck.check import check_gradient
+from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidType
+from gradcheck.report import GradientReport
+
+__all__ = ["Backend", "Leaf", "check", "flatten", "leaves_of", "raise_on_failure"]
+
+
+@dataclasses.dataclass
+class Leaf:
+    """One leaf of the arguments: where it sits, its value, and whether it is differentiated."""
+
+    path: str  # "args[0]", "args[1]['w']", "kwargs['bias']"
+    value: Any
+    differentiated: bool
+    why_not: str = ""
+
+
+class Backend(Protocol):
+    """A framework as the checker needs it."""
+
+    name: str
+
+    def is_array(self, value: Any) -> bool: ...
+    def is_floating(self, value: Any) -> bool: ...
+    def dtype_name(self, value: Any) -> str: ...
+    def to_numpy(self, value: Any) -> np.ndarray: ...
+    def from_numpy(self, array: np.ndarray, like: Any) -> Any: ...
+    def float64(self, value: Any) -> Any | None: ...
+    def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]: ...
+    def jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> Any | None: ...
+    def eps(self, value: Any) -> float: ...
+    def exact_in_numpy(self, value: Any) -> bool: ...
+
+
+def leaves_of(backend: Backend, args: Sequence[Any], kwargs: dict[str, Any], wrt: Any) -> tuple[list[Leaf], Any]:
+    """The arguments as leaves, and a function that rebuilds (args, kwargs) from new values of all the leaves."""
+    flat, rebuild = flatten((list(args), dict(kwargs)))
+    paths = _paths(list(args), dict(kwargs))
+    chosen = _chosen(wrt, len(args), kwargs)
+    leaves = []
+    for path, value in zip(paths, flat):
+        top = path.split("]")[0] + "]"
+        if not backend.is_array(value):
+            leaves.append(Leaf(path, value, False, "not an array"))
+        elif not backend.is_floating(value):
+            leaves.append(Leaf(path, value, False, f"{backend.dtype_name(value)}, not floating point"))
+        elif chosen is not None and top not in chosen:
+            leaves.append(Leaf(path, value, False, "not in wrt="))
+        else:
+            leaves.append(Leaf(path, value, True))
+    if not any(leaf.differentiated for leaf in leaves):
+        raise InvalidArgument(
+            f"no argument of {paths or '()'} is a floating-point {backend.name} array to differentiate"
+            + (f" among wrt={wrt!r}" if wrt is not None else "")
+            + "; pass the inputs as floating tensors or arrays"
+        )
+    return leaves, rebuild
+
+
+def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """The leaves of nested lists, tuples and dicts (keys sorted), and a function that rebuilds the tree."""
+    if isinstance(tree, dict):
+        keys = sorted(tree)
+        parts = [flatten(tree[k]) for k in keys]
+    elif isinstance(tree, (list, tuple)):
+        keys = None
+        parts = [flatten(child) for child in tree]
+    else:
+        return [tree], lambda leaves: leaves[0]
+    sizes = [len(leaves) for leaves, _ in parts]
+    kind = type(tree)
+
+    def rebuild(leaves: list[Any]) -> Any:
+        children, start = [], 0
+        for (_, build), size in zip(parts, sizes):
+            children.append(build(leaves[start : start + size]))
+            start += size
+        if keys is not None:
+            return kind(zip(keys, children))
+        return tuple(children) if kind is tuple else kind(children)
+
+    return [leaf for leaves, _ in parts for leaf in leaves], rebuild
+
+
+def _paths(args: list[Any], kwargs: dict[str, Any]) -> list[str]:
+    """The leaves' paths in the framework's flattening order (sorted dict keys, as both frameworks flatten)."""
+    out: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key in sorted(node):
+                walk(node[key], f"{path}[{key!r}]")
+        elif isinstance(node, (list, tuple)):
+            for i, child in enumerate(node):
+                walk(child, f"{path}[{i}]")
+        else:
+            out.append(path)
+
+    for i, arg in enumerate(args):
+        walk(arg, f"args[{i}]")
+    for key in sorted(kwargs):
+        walk(kwargs[key], f"kwargs[{key!r}]")
+    return out
+
+
+def _chosen(wrt: Any, n_args: int, kwargs: dict[str, Any]) -> set[str] | None:
+    """The top-level arguments ``wrt`` names (positions and keyword names), as path prefixes."""
+    if wrt is None:
+        return None
+    names = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
+    chosen = set()
+    for name in names:
+        if isinstance(name, bool) or not isinstance(name, (int, str)):
+            raise InvalidType(f"wrt={wrt!r}; name arguments by position (0, 1, …) or keyword name")
+        if isinstance(name, int) and not 0 <= name < n_args:
+            raise InvalidArgument(f"wrt={wrt!r} names argument {name}, but the function gets {n_args} positional ones")
+        if isinstance(name, str) and name not in kwargs:
+            raise InvalidArgument(
+                f"wrt={wrt!r} names {name!r}, which is not among the keyword arguments {sorted(kwargs)}"
+            )
+        chosen.add(f"args[{name}]" if isinstance(name, int) else f"kwargs[{name!r}]")
+    return chosen
+
+
+@dataclasses.dataclass
+class _Problem:
+    """fn at its arguments, split into what the checker perturbs (x) and what stays put."""
+
+    backend: Backend
+    fn: Callable[..., Any]
+    leaves: list[Leaf]
+    rebuild: Callable[[list[Any]], Any]
+    reference: Callable[..., Any] | None
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def active(self) -> list[Leaf]:
+        return [leaf for leaf in self.leaves if leaf.differentiated]
+
+    def x(self) -> dict[str, np.ndarray]:
+        return {leaf.path: self.backend.to_numpy(leaf.value) for leaf in self.active}
+
+    def call(self, fn: Callable[..., Any], values: dict[str, Any]) -> Any:
+        """fn with the differentiated leaves from ``values`` and the others as given; an array argument that fn
+        changes in place is reported and put back, so that every call sees the same arguments."""
+        kept = [leaf for leaf in self.leaves if not leaf.differentiated and self.backend.is_array(leaf.value)]
+        before = [self.backend.to_numpy(leaf.value).copy() for leaf in kept]
+        args, kwargs = self.rebuild([values.get(leaf.path, leaf.value) for leaf in self.leaves])
+        out = fn(*args, **kwargs)
+        for leaf, old in zip(kept, before):
+            if not np.array_equal(self.backend.to_numpy(leaf.value), old, equal_nan=True):
+                _note_changed(self, leaf.path)
+                leaf.value = self.backend.from_numpy(old, leaf.value)
+        return out
+
+    def arrays(self, x: dict[str, np.ndarray], dtype64: bool = False) -> dict[str, Any]:
+        out = {}
+        for leaf in self.active:
+            like = self.backend.float64(leaf.value) if dtype64 else leaf.value
+            out[leaf.path] = self.backend.from_numpy(np.asarray(x[leaf.path]), like if like is not None else leaf.value)
+        return out
+
+
+def check(
+    backend: Backend,
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    wrt: Any = None,
+    order: int = 1,
+    reference: Any = None,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> GradientReport:
+    """The reverse rule of ``fn`` against finite differences, its forward rule against the reverse one, and (with
+    ``order=2``) its second derivatives; see the framework modules for the user's view."""
+    check_callable("fn", fn, f"pass gradcheck.{backend.name}.check_function(fn, *args)")
+    if order not in (1, 2) or isinstance(order, bool):
+        raise InvalidArgument(f"order={order!r}; use 1 (gradients) or 2 (also second derivatives)")
+    atol = non_negative("atol", atol)
+    rtol = None if rtol is None else non_negative("rtol", rtol)
+    rng = np.random.default_rng(0) if rng is None else rng
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidType(f"rng={rng!r}; pass np.random.default_rng(seed), or None for a fixed seed")
+    leaves, rebuild = leaves_of(backend, args, kwargs, wrt)
+    problem = _Problem(backend, fn, leaves, rebuild, _reference(backend, fn, reference))
+    coarse = [backend.eps(leaf.value) for leaf in problem.active if not backend.exact_in_numpy(leaf.value)]
+    if rtol is None and coarse:  # bfloat16 and the like, judged as float32: use their own precision
+        rtol = math.sqrt(max(coarse))
+    report = _reverse(problem, rng, rtol, atol)
+    notes = _adjoint(problem, rng) + _skipped(problem)
+    if order == 2:
+        second = _second(problem, rng, rtol, atol)
+        report = _merge(report, second)
+    return dataclasses.replace(
+        report,
+        problems=report.problems + problem.problems,
+        notes=report.notes + notes,
+        func_name=getattr(fn, "__name__", "fn"),
+    )
+
+
+def raise_on_failure(report: GradientReport) -> GradientReport:
+    __tracebackhide__ = True
+    if not report.ok:
+        raise GradientMismatch(report)
+    return report
+
+
+def _reference(backend: Backend, fn: Callable[..., Any], reference: Any) -> Callable[..., Any] | None:
+    if reference is None:
+        return None
+    if reference == "float64":
+        return fn
+    if callable(reference):
+        return reference  # type: ignore[no-any-return]
+    raise InvalidArgument(
+        f"reference={reference!r}; pass a function with fn's signature, 'float64' (fn on float64 copies), or None"
+    )
+
+
+def _outputs(backend: Backend, out: Any) -> list[Any]:
+    flat, _ = flatten(out)
+    return [o for o in flat if backend.is_array(o) and backend.is_floating(o)]
+
+
+def _reverse(problem: _Problem, rng: np.random.Generator, rtol: float | None, atol: float) -> GradientReport:
+    """uᵀJ from the rule against finite differences of L(x) = Σ ⟨u, f(x)⟩, with a random cotangent u."""
+    backend = problem.backend
+    x0 = problem.x()
+    outputs = _outputs(backend, problem.call(problem.fn, problem.arrays(x0)))
+    if not outputs:
+        raise InvalidArgument(
+            f"{getattr(problem.fn, '__name__', 'fn')} returned no floating-point {backend.name} array"
+        )
+    us = [rng.standard_normal(backend.to_numpy(o).shape) for o in outputs]
+    numeric_fn = problem.reference or problem.fn
+    use64 = problem.reference is not None
+
+    def value(x: dict[str, np.ndarray]) -> float:
+        outs = _outputs(backend, problem.call(numeric_fn, problem.arrays(x, dtype64=use64)))
+        return float(sum(np.vdot(u, backend.to_numpy(o).astype(np.float64)) for u, o in zip(us, outs)))
+
+    def gradient(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = problem.arrays(x)
+        before = {path: backend.to_numpy(v).copy() for path, v in values.items()}
+        primals = [values[leaf.path] for leaf in problem.active]
+
+        def on_active(*active: Any) -> Any:
+            return problem.call(problem.fn, dict(zip(values, active)))
+
+        _, grads = backend.vjp(on_active, primals, us)
+        _note_mutation(problem, values, before)
+        return {leaf.path: backend.to_numpy(g).astype(x[leaf.path].dtype) for leaf, g in zip(problem.active, grads)}
+
+    value.__name__ = f"<u, {getattr(problem.fn, '__name__', 'fn')}>"
+    return check_gradient(value, gradient, x0, rtol=rtol, atol=atol)
+
+
+def _note_mutation(problem: _Problem, values: dict[str, Any], before: dict[str, np.ndarray]) -> None:
+    for path, v in values.items():
+        if not np.array_equal(problem.backend.to_numpy(v), before[path], equal_nan=True):
+            _note_changed(problem, path)
+
+
+def _note_changed(problem: _Problem, path: str) -> None:
+    sentence = (
+        f"the function changed its argument {path} in place; a forward or backward pass must not modify its inputs"
+    )
+    if sentence not in problem.problems:
+        problem.problems.append(sentence)
+
+
+def _adjoint(problem: _Problem, rng: np.random.Generator) -> list[str]:
+    """⟨u, J v⟩ from the forward rule against ⟨uᵀJ, v⟩ from the reverse rule: no finite differences needed."""
+    backend = problem.backend
+    x0 = problem.x()
+    values = problem.arrays(x0)
+    primals = [values[leaf.path] for leaf in problem.active]
+    vs = [rng.standard_normal(backend.to_numpy(p).shape) for p in primals]
+
+    def on_active(*active: Any) -> Any:
+        return problem.call(problem.fn, dict(zip(values, active)))
+
+    tangents = [backend.from_numpy(v, p) for v, p in zip(vs, primals)]
+    forward = backend.jvp(on_active, primals, tangents)
+    if forward is None:
+        return [f"the forward rule (jvp) is not defined for {getattr(problem.fn, '__name__', 'fn')}: reverse only"]
+    out_tangents = _outputs(backend, forward)
+    us = [rng.standard_normal(backend.to_numpy(o).shape) for o in out_tangents]
+    _, grads = backend.vjp(on_active, primals, us)
+    left = sum(float(np.vdot(u, backend.to_numpy(t).astype(np.float64))) for u, t in zip(us, out_tangents))
+    right = sum(float(np.vdot(backend.to_numpy(g).astype(np.float64), v)) for g, v in zip(grads, vs))
+    eps = max(float(np.finfo(backend.to_numpy(p).dtype).eps) for p in primals)
+    scale = sum(float(np.abs(u).sum() * np.abs(backend.to_numpy(t)).max()) for u, t in zip(us, out_tangents))
+    scale += sum(float(np.abs(backend.to_numpy(g)).sum() * np.abs(v).max()) for g, v in zip(grads, vs))
+    tolerance = 64 * eps * scale + 1e-300
+    if abs(left - right) > tolerance:
+        problem.problems.append(
+            f"the forward rule (jvp) disagrees with the reverse rule (vjp): ⟨u, J v⟩ = {left:.9g} but ⟨uᵀJ, v⟩ = "
+            f"{right:.9g} for random u and v (difference {abs(left - right):.3g} > {tolerance:.2g}); one of the two "
+            "rules is wrong, and the reverse one was checked against finite differences above"
+        )
+        return []
+    return ["the forward rule (jvp) agrees with the reverse rule by the adjoint identity ⟨u, J v⟩ = ⟨uᵀJ, v⟩"]
+
+
+def _skipped(problem: _Problem) -> list[str]:
+    skipped = [f"{leaf.path} ({leaf.why_not})" for leaf in problem.leaves if not leaf.differentiated]
+    return ["not differentiated: " + ", ".join(skipped)] if skipped else []
+
+
+def _second(problem: _Problem, rng: np.random.Generator, rtol: float | None, atol: float) -> GradientReport:
+    """Double backward: M(x) = ⟨w, uᵀJ(x)⟩ differentiated by the rule twice, against finite differences of M."""
+    backend = problem.backend
+    x0 = problem.x()
+    values0 = problem.arrays(x0)
+    outputs = _outputs(backend, problem.call(problem.fn, values0))
+    us = [rng.standard_normal(backend.to_numpy(o).shape) for o in outputs]
+    ws = {path: rng.standard_normal(a.shape) for path, a in x0.items()}
+
+    def first(*active: Any) -> Any:
+        values = dict(zip(values0, active))
+        _, grads = backend.vjp(lambda *a: problem.call(problem.fn, dict(zip(values0, a))), list(active), us)
+        return sum((g * backend.from_numpy(ws[p], g)).sum() for p, g in zip(values, grads))
+
+    def value(x: dict[str, np.ndarray]) -> float:
+        arrays = problem.arrays(x)
+        return float(backend.to_numpy(first(*[arrays[p] for p in values0])))
+
+    def gradient(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = problem.arrays(x)
+        _, grads = backend.vjp(first, [arrays[p] for p in values0], [np.ones(())])
+        return {p: backend.to_numpy(g).astype(x[p].dtype) for p, g in zip(values0, grads)}
+
+    value.__name__ = "second derivative"
+    return check_gradient(value, gradient, x0, rtol=rtol, atol=atol)
+
+
+def _merge(first: GradientReport, second: GradientReport) -> GradientReport:
+    """One report: the first derivatives' leaves, then the second derivatives' under names that say so."""
+    renamed = [dataclasses.replace(leaf, path=f"d²: {leaf.path}") for leaf in second.leaves]
+    return dataclasses.replace(
+        first,
+        leaves=first.leaves + renamed,
+        problems=first.problems + second.problems,
+        notes=first.notes + ["order=2: the leaves marked d² check second derivatives (double backward)"],
+        calls=first.calls + second.calls,
+    )

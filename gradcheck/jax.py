@@ -1,0 +1,134 @@
+"""Check jax gradient rules: ``jax.custom_vjp`` and ``jax.custom_jvp`` functions, and any differentiable jax
+function of arrays and pytrees, with the checker's error model instead of a fixed step and tolerance.
+
+>>> import jax.numpy as jnp
+>>> from gradcheck.jax import check_function
+>>> check_function(jnp.tanh, jnp.linspace(-1, 1, 5)).ok
+True
+
+What is checked (see :func:`check_function`): the reverse rule (``jax.vjp``), uᵀJ for a random cotangent u on
+every floating output, against finite differences, element by element; the forward rule (``jax.jvp``), where the
+function has one, against the reverse rule by the adjoint identity ⟨u, J v⟩ = ⟨uᵀJ, v⟩; and with ``order=2``,
+second derivatives. Without ``jax_enable_x64`` everything runs in float32 and is judged at float32's precision.
+jax is imported when this module is, and needs ``pip install 'gradcheck[jax]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gradcheck._frameworks import check, flatten, raise_on_failure
+from gradcheck.errors import MissingDependency
+from gradcheck.report import GradientReport
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as error:  # pragma: no cover - exercised only without jax
+    raise MissingDependency(
+        "gradcheck.jax needs jax, which is not installed: pip install 'gradcheck[jax]' (or jax itself)"
+    ) from error
+
+__all__ = ["assert_function", "check_function"]
+
+
+class _Jax:
+    name = "jax"
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, jax.Array)
+
+    def is_floating(self, value: Any) -> bool:
+        return bool(jnp.issubdtype(value.dtype, jnp.floating))
+
+    def dtype_name(self, value: Any) -> str:
+        return str(value.dtype)
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        if value.dtype == jnp.bfloat16:
+            value = value.astype(jnp.float32)
+        return np.asarray(value)
+
+    def from_numpy(self, array: np.ndarray, like: Any) -> Any:
+        return jnp.asarray(array, dtype=like.dtype)
+
+    def float64(self, value: Any) -> Any | None:
+        if not jax.config.jax_enable_x64:
+            return None  # float64 is not available: the reference runs at the input's own precision
+        return value.astype(jnp.float64)
+
+    def eps(self, value: Any) -> float:
+        return float(jnp.finfo(value.dtype).eps)
+
+    def exact_in_numpy(self, value: Any) -> bool:
+        return bool(value.dtype != jnp.bfloat16)
+
+    def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
+        out, pullback = jax.vjp(fn, *primals)
+        leaves, rebuild = flatten(out)
+        given = iter(cotangents)
+        cots = [
+            jnp.asarray(np.asarray(next(given)), dtype=o.dtype)
+            if self.is_array(o) and self.is_floating(o)
+            else np.zeros(np.shape(o), dtype=jax.dtypes.float0)
+            for o in leaves
+        ]
+        return out, list(pullback(rebuild(cots)))
+
+    def jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> Any | None:
+        try:
+            _, out_tangent = jax.jvp(fn, tuple(primals), tuple(tangents))
+        except TypeError:
+            return None  # a custom_vjp function has no forward rule
+        return out_tangent
+
+
+_BACKEND = _Jax()
+
+
+def check_function(
+    fn: Callable[..., Any],
+    *args: Any,
+    wrt: Any = None,
+    order: int = 1,
+    reference: Any = None,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    rng: np.random.Generator | None = None,
+    **kwargs: Any,
+) -> GradientReport:
+    """Check the gradient rules of ``fn(*args, **kwargs)``.
+
+    >>> import jax, jax.numpy as jnp
+    >>> @jax.custom_vjp
+    ... def square(x):
+    ...     return x * x
+    >>> square.defvjp(lambda x: (x * x, x), lambda x, g: (2 * x,))   # wrong: ignores the cotangent g
+    >>> check_function(square, jnp.linspace(-1.0, 1.0, 4)).ok
+    False
+
+    Arguments are jax arrays or pytrees (nested lists, tuples and dicts) of them; every floating array is
+    differentiated unless ``wrt`` names the arguments to differentiate (positions and keyword names). Integer
+    arrays and other values are passed through and listed in ``report.notes``.
+
+    - The reverse rule (``jax.vjp``, which runs a ``custom_vjp`` rule): uᵀJ for a random cotangent u (from
+      ``rng``, a fixed seed by default) on every floating output, element by element against finite differences.
+    - The forward rule (``jax.jvp``, which runs a ``custom_jvp`` rule), where defined, against the reverse one by
+      the adjoint identity.
+    - ``order=2``: second derivatives through the reverse rule differentiated again.
+    - ``reference``: the finite differences come from ``reference`` (fn's signature) or, with
+      ``reference="float64"``, from fn on float64 copies (when ``jax_enable_x64`` is on; otherwise at the inputs'
+      precision); the analytic side stays the function's own gradient.
+
+    A jitted function is compiled on its first call; every later call reuses the compilation.
+    """
+    return check(_BACKEND, fn, args, kwargs, wrt=wrt, order=order, reference=reference, rtol=rtol, atol=atol, rng=rng)
+
+
+def assert_function(fn: Callable[..., Any], *args: Any, **options: Any) -> GradientReport:
+    """:func:`check_function`, raising :class:`~gradcheck.GradientMismatch` with the report when it fails."""
+    __tracebackhide__ = True
+    return raise_on_failure(check_function(fn, *args, **options))

@@ -1,0 +1,143 @@
+"""Check torch gradient rules: ``torch.autograd.Function`` subclasses, custom ops, and any differentiable torch
+callable, with the checker's error model instead of fixed tolerances.
+
+>>> import torch
+>>> from gradcheck.torch import check_function
+>>> x = torch.linspace(-1, 1, 5, dtype=torch.float32)
+>>> check_function(torch.tanh, x).ok
+True
+
+What is checked (see :func:`check_function`): the reverse rule, uᵀJ for a random cotangent u on every floating
+output, against finite differences, element by element; the forward rule, where the function defines one, against
+the reverse rule by the adjoint identity ⟨u, J v⟩ = ⟨uᵀJ, v⟩; that the rule leaves its inputs alone and gives the
+same answer twice; and with ``order=2``, double backward. torch is imported when this module is, and needs
+``pip install 'gradcheck[torch]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gradcheck._frameworks import check, flatten, raise_on_failure
+from gradcheck.errors import MissingDependency
+from gradcheck.report import GradientReport
+
+try:
+    import torch
+except ImportError as error:  # pragma: no cover - exercised only without torch
+    raise MissingDependency(
+        "gradcheck.torch needs torch, which is not installed: pip install 'gradcheck[torch]' (or torch itself)"
+    ) from error
+
+__all__ = ["assert_function", "check_function"]
+
+
+class _Torch:
+    name = "torch"
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, torch.Tensor)
+
+    def is_floating(self, value: Any) -> bool:
+        return bool(value.is_floating_point())
+
+    def dtype_name(self, value: Any) -> str:
+        return str(value.dtype).replace("torch.", "")
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        t = value.detach()
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        return np.asarray(t.cpu().numpy())
+
+    def from_numpy(self, array: np.ndarray, like: Any) -> Any:
+        return torch.as_tensor(np.ascontiguousarray(array)).to(dtype=like.dtype, device=like.device)
+
+    def float64(self, value: Any) -> Any | None:
+        if value.device.type == "mps":  # no float64 there
+            return None
+        return value.detach().to(torch.float64)
+
+    def eps(self, value: Any) -> float:
+        return float(torch.finfo(value.dtype).eps)
+
+    def exact_in_numpy(self, value: Any) -> bool:
+        return bool(value.dtype != torch.bfloat16)
+
+    def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
+        ps = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
+        out = fn(*ps)
+        outs = [o for o in flatten(out)[0] if isinstance(o, torch.Tensor) and o.is_floating_point()]
+        cots = [torch.as_tensor(np.asarray(u)).to(dtype=o.dtype, device=o.device) for u, o in zip(cotangents, outs)]
+        linked = [(o, c) for o, c in zip(outs, cots) if o.requires_grad]  # others do not depend on the inputs
+        if not linked:
+            return out, [torch.zeros_like(p) for p in ps]
+        grads = torch.autograd.grad(
+            [o for o, _ in linked], ps, grad_outputs=[c for _, c in linked], create_graph=True, allow_unused=True
+        )
+        return out, [torch.zeros_like(p) if g is None else g for p, g in zip(ps, grads)]
+
+    def jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> Any | None:
+        try:
+            _, out_tangent = torch.func.jvp(fn, tuple(p.detach() for p in primals), tuple(tangents))
+        except (RuntimeError, NotImplementedError, TypeError):
+            return None  # no forward rule (an autograd.Function without jvp, an op without forward AD)
+        return out_tangent
+
+
+_BACKEND = _Torch()
+
+
+def check_function(
+    fn: Callable[..., Any],
+    *args: Any,
+    wrt: Any = None,
+    order: int = 1,
+    reference: Any = None,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    rng: np.random.Generator | None = None,
+    **kwargs: Any,
+) -> GradientReport:
+    """Check the gradient rules of ``fn(*args, **kwargs)``.
+
+    >>> import torch
+    >>> class Square(torch.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 2 * x          # wrong: ignores the cotangent g
+    >>> check_function(Square.apply, torch.linspace(-1, 1, 4, dtype=torch.float64)).ok
+    False
+
+    Arguments are tensors (CPU, CUDA or MPS) or nested lists, tuples and dicts of them; every floating tensor is
+    differentiated unless ``wrt`` names the arguments to differentiate (positions and keyword names). Integer and
+    boolean tensors and other values are passed through and listed in ``report.notes``. Leaves are named by their
+    place in the call: ``x['args[0]']``, ``x["kwargs['bias']"]``.
+
+    - The reverse rule: uᵀJ for a random cotangent u (from ``rng``, a fixed seed by default) on every floating
+      output, element by element against finite differences of Σ⟨u, fn(x)⟩, with the checker's error model.
+    - The forward rule (``torch.func.jvp``), where defined, against the reverse one by the adjoint identity.
+    - The rule twice gives the same result, and leaves its inputs unchanged.
+    - ``order=2``: double backward, the derivative of ⟨w, uᵀJ(x)⟩, against finite differences of it.
+    - ``reference``: for low-precision kernels, the finite differences come from ``reference`` (a function with
+      fn's signature) or, with ``reference="float64"``, from fn re-run on float64 copies of the inputs; the
+      analytic side stays the kernel's own gradient, judged at its dtype's precision.
+
+    ``rtol`` and ``atol`` are the checker's (by default √eps of each input's dtype, and 0). The remaining keyword
+    arguments go to fn.
+    """
+    return check(_BACKEND, fn, args, kwargs, wrt=wrt, order=order, reference=reference, rtol=rtol, atol=atol, rng=rng)
+
+
+def assert_function(fn: Callable[..., Any], *args: Any, **options: Any) -> GradientReport:
+    """:func:`check_function`, raising :class:`~gradcheck.GradientMismatch` with the report when it fails."""
+    __tracebackhide__ = True
+    return raise_on_failure(check_function(fn, *args, **options))

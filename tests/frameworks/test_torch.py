@@ -1,0 +1,112 @@
+"""gradcheck.torch on a zoo of autograd.Functions: every correct rule passes in float32 and float64, every planted
+bug fails, and the report names the argument and the element."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from gradcheck import GradientMismatch, InvalidArgument  # noqa: E402
+from gradcheck.torch import assert_function, check_function  # noqa: E402
+
+from .zoo import BUGS, CORRECT, torch_entry  # noqa: E402
+
+DTYPES = [torch.float64, torch.float32]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", CORRECT)
+def test_every_correct_rule_passes(name, dtype):
+    fn, args = torch_entry(name, None, dtype)
+    report = check_function(fn, *args)
+    assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_every_planted_bug_fails(bug, dtype):
+    fn, args = torch_entry(BUGS[bug], bug, dtype)
+    report = check_function(fn, *args)
+    if dtype == torch.float32 and bug == "one entry scaled by 1 + 1e-3":
+        # below float32's resolution, as the report says
+        assert report.leaves[0].resolution > 1e-3
+        return
+    assert not report.ok, str(report)
+    if report.failures:
+        assert "worst at (" in str(report) and "x['args[" in str(report)
+    else:  # the rule broke an invariant instead: not repeatable, or jvp against vjp
+        assert report.problems
+
+
+def test_integer_arguments_are_passed_through_and_listed():
+    def gather(x, index):
+        return x[index] * 2
+
+    report = check_function(gather, torch.linspace(0, 1, 5, dtype=torch.float64), torch.tensor([0, 3, 3]))
+    assert report.ok and [leaf.path for leaf in report.leaves] == ["x['args[0]']"]
+    assert any("args[1] (int64, not floating point)" in note for note in report.notes)
+
+
+def test_wrt_restricts_the_differentiated_arguments():
+    a, b = torch.ones(3, dtype=torch.float64), torch.full((3,), 2.0, dtype=torch.float64)
+    report = check_function(lambda a, b, scale=1.0: (a * b * scale).sin(), a, b, wrt=[1], scale=0.5)
+    assert [leaf.path for leaf in report.leaves] == ["x['args[1]']"] and report.ok
+    with pytest.raises(InvalidArgument, match="wrt=5"):
+        check_function(torch.sin, a, wrt=5)
+
+
+def test_a_function_that_changes_an_argument_in_place_is_reported():
+    def leaky(x, buffer):
+        buffer.add_(1.0)  # state kept in an argument: every call sees another buffer
+        return x * buffer
+
+    report = check_function(leaky, torch.ones(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), wrt=[0])
+    assert not report.ok and any("changed its argument args[1] in place" in p for p in report.problems)
+
+
+def test_second_derivatives_are_checked_with_order_2():
+    class BadSecond(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x.detach() ** 2  # detached: the first derivative is right, its derivative is lost
+
+    x = torch.linspace(-1, 1, 4, dtype=torch.float64)
+    assert check_function(BadSecond.apply, x).ok
+    report = check_function(BadSecond.apply, x, order=2)
+    assert not report.ok and any(leaf.path.startswith("d²") and not leaf.ok for leaf in report.leaves)
+    assert check_function(lambda x: x**3, x, order=2).ok
+
+
+def test_a_float32_kernel_against_a_float64_reference():
+    x = torch.linspace(-3, 3, 7, dtype=torch.float32)
+    report = check_function(torch.nn.functional.gelu, x, reference="float64")
+    assert report.ok and report.leaves[0].dtype == np.float32
+    bad = check_function(lambda x: _scaled_gelu(x), x, reference=lambda x: torch.nn.functional.gelu(x))
+    assert not bad.ok
+
+
+def _scaled_gelu(x):
+    return torch.nn.functional.gelu(x) * 1.01  # the kernel is off by 1%: its gradient too
+
+
+def test_assert_function_raises_with_the_report():
+    fn, args = torch_entry("cubic", "missing factor", torch.float64)
+    with pytest.raises(GradientMismatch) as info:
+        assert_function(fn, *args)
+    assert not info.value.report.ok
+
+
+def test_the_fixture_checks_torch_rules(gradcheck):
+    fn, args = torch_entry("softmax", None, torch.float32)
+    assert gradcheck.torch(fn, *args).ok
+    fn, args = torch_entry("softmax", "softmax Jacobian without the outer term", torch.float32)
+    with pytest.raises(GradientMismatch):
+        gradcheck.torch(fn, *args)
