@@ -25,7 +25,9 @@ from gradcheck.check import check_gradient
 from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.report import GradientReport
 
-__all__ = ["Backend", "Leaf", "check", "flatten", "leaves_of", "raise_on_failure"]
+BATCH_FROM = 512  # differentiated elements from which batching through vmap pays for its overhead
+
+__all__ = ["BATCH_FROM", "Backend", "Leaf", "check", "flatten", "leaves_of", "raise_on_failure"]
 
 
 @dataclasses.dataclass
@@ -52,6 +54,7 @@ class Backend(Protocol):
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]: ...
     def jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> Any | None: ...
     def eps(self, value: Any) -> float: ...
+    def vmap(self, fn: Callable[..., Any]) -> Callable[..., Any] | None: ...
     def exact_in_numpy(self, value: Any) -> bool: ...
 
 
@@ -155,6 +158,7 @@ class _Problem:
     rebuild: Callable[[list[Any]], Any]
     reference: Callable[..., Any] | None
     problems: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def active(self) -> list[Leaf]:
@@ -220,7 +224,7 @@ def check(
     return dataclasses.replace(
         report,
         problems=report.problems + problem.problems,
-        notes=report.notes + notes,
+        notes=report.notes + problem.notes + notes,
         func_name=getattr(fn, "__name__", "fn"),
     )
 
@@ -279,7 +283,61 @@ def _reverse(problem: _Problem, rng: np.random.Generator, rtol: float | None, at
         return {leaf.path: backend.to_numpy(g).astype(x[leaf.path].dtype) for leaf, g in zip(problem.active, grads)}
 
     value.__name__ = f"<u, {getattr(problem.fn, '__name__', 'fn')}>"
-    return check_gradient(value, gradient, x0, rtol=rtol, atol=atol)
+    batched = _batched(problem, us, numeric_fn, use64, value, x0)
+    if batched is None:
+        problem.notes.append(
+            f"evaluated one point at a time ({problem.backend.name}'s vmap is used from {BATCH_FROM} elements, where "
+            "fn supports it)"
+        )
+        return check_gradient(value, gradient, x0, rtol=rtol, atol=atol)
+    problem.notes.append(f"evaluated many points per call through {problem.backend.name}'s vmap")
+    return check_gradient(batched, gradient, x0, rtol=rtol, atol=atol, vectorized=True)
+
+
+def _batched(
+    problem: _Problem,
+    us: list[np.ndarray],
+    fn: Callable[..., Any],
+    use64: bool,
+    value: Callable[[dict[str, np.ndarray]], float],
+    x0: dict[str, np.ndarray],
+) -> Callable[[dict[str, np.ndarray]], np.ndarray] | None:
+    """L at many points per call through the framework's vmap, or None where fn does not support it (or gives
+    other values batched than one at a time)."""
+    backend, paths = problem.backend, [leaf.path for leaf in problem.active]
+    if sum(a.size for a in x0.values()) < BATCH_FROM:
+        return None
+    likes = {}
+    for leaf in problem.active:
+        wide = backend.float64(leaf.value) if use64 else None
+        likes[leaf.path] = leaf.value if wide is None else wide
+
+    def single(*active: Any) -> Any:
+        outs = _outputs(backend, problem.call(fn, dict(zip(paths, active))))
+        total = 0
+        for u, o in zip(us, outs):
+            wide = backend.float64(o)
+            o = o if wide is None else wide
+            total = total + (o * backend.from_numpy(u, o)).sum()
+        return total
+
+    mapped = backend.vmap(single)
+    if mapped is None:
+        return None
+    call: Callable[..., Any] = mapped
+
+    def batched(xb: dict[str, np.ndarray]) -> np.ndarray:
+        arrays = [backend.from_numpy(np.asarray(xb[p]), likes[p]) for p in paths]
+        return np.asarray(backend.to_numpy(call(*arrays)), dtype=np.float64).reshape(-1)
+
+    try:
+        probe = batched({p: np.stack([a, a]) for p, a in x0.items()})
+    except Exception:  # any refusal to be vmapped means: evaluate one point at a time
+        return None
+    reference = value(x0)
+    if not np.allclose(probe, reference, rtol=1e-5, atol=1e-12 * abs(reference)):
+        return None
+    return batched
 
 
 def _note_mutation(problem: _Problem, values: dict[str, Any], before: dict[str, np.ndarray]) -> None:

@@ -60,6 +60,9 @@ class _Jax:
             return None  # float64 is not available: the reference runs at the input's own precision
         return value.astype(jnp.float64)
 
+    def vmap(self, fn: Callable[..., Any]) -> Callable[..., Any] | None:
+        return jax.vmap(fn)  # type: ignore[no-any-return]
+
     def eps(self, value: Any) -> float:
         return float(jnp.finfo(value.dtype).eps)
 

@@ -61,6 +61,9 @@ class _Torch:
             return None
         return value.detach().to(torch.float64)
 
+    def vmap(self, fn: Callable[..., Any]) -> Callable[..., Any] | None:
+        return torch.func.vmap(fn)  # type: ignore[no-any-return]
+
     def eps(self, value: Any) -> float:
         return float(torch.finfo(value.dtype).eps)
 
