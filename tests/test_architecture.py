@@ -43,6 +43,7 @@ LAYERS = {  # module-name prefix -> layer; the longest matching prefix wins
     "gradcheck.torch": "integrations",
     "gradcheck.jax": "integrations",
     "gradcheck._frameworks": "integrations",
+    "gradcheck.suite": "integrations",
     "gradcheck.book": "book",
     "gradcheck.__main__": "book",
 }

@@ -57,8 +57,20 @@ def test_the_examples_of_each_page_run(page, gradcheck, tmp_path, monkeypatch):
             namespace.update(test.globs)  # DocTest ran on a copy of the namespace
     for name, value in list(namespace.items()):
         if name.startswith("test_") and callable(value):
-            wanted = inspect.signature(value).parameters
-            value(**({"gradcheck": gradcheck} if "gradcheck" in wanted else {}))
+            for arguments in _calls(value):
+                wanted = inspect.signature(value).parameters
+                value(**arguments, **({"gradcheck": gradcheck} if "gradcheck" in wanted else {}))
+
+
+def _calls(test):
+    """The keyword arguments of every call pytest would make of ``test``: one per value of each
+    ``@pytest.mark.parametrize`` (with a single argument name), or one call without arguments."""
+    calls = [{}]
+    for mark in getattr(test, "pytestmark", []):
+        if mark.name == "parametrize":
+            argname, values = mark.args[0], mark.args[1]
+            calls = [{**call, argname: value} for call in calls for value in values]
+    return calls
 
 
 def test_pages_only_use_languages_the_runner_knows_or_shows():
