@@ -21,8 +21,8 @@ class Linear:
 
 
 class Tanh:
-    params: dict = {}
-    grads: dict = {}
+    def __init__(self):
+        self.params, self.grads = {}, {}
 
     def forward(self, X):
         self.Y = np.tanh(X)
