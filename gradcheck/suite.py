@@ -455,6 +455,8 @@ def network_checks(
             ("BP2: every hidden delta", _bp2),
             ("BP3 and BP4: gradients from the deltas", _bp34),
         ]
+        if {"cross_entropy", "quadratic"} <= set(adapter.costs):
+            battery.append(("one output: quadratic deltas are σ′(zᴸ) times cross-entropy's", _same_decay))
     chosen = _settings(examples, hypothesis)
     return [Check(name, _net_driven(adapter, strategy, test, chosen)) for name, test in battery]
 
@@ -548,6 +550,31 @@ def _bp2(adapter: NetworkAdapter, net: Network, X: np.ndarray, Y: np.ndarray) ->
             want = (net.weights[l + 1].T @ deltas[l + 1]) * net.hidden_activation.prime(z, a)
             if not np.allclose(deltas[l], want, rtol=1e-7, atol=1e-12):
                 raise AssertionError(f"BP2 in hidden layer {l}: example {b}'s delta is not ((W)ᵀ δ) ⊙ σ′(z)")
+
+
+def _same_decay(adapter: NetworkAdapter, net: Network, X: np.ndarray, Y: np.ndarray) -> None:
+    """With one sigmoid output unit, every layer's delta under the quadratic cost is σ′(zᴸ) times the delta under
+    cross-entropy, per example: the cost changes only where backprop starts, not how the deltas decay."""
+    if net.sizes[-1] != 1:
+        return
+    Y = np.clip(Y, 0.0, 1.0)  # targets valid for both costs (the identity holds for any target)
+    twins = {
+        cost: Network(
+            net.sizes, activation=net.activation, output="sigmoid", cost=cost, weights=net.weights, biases=net.biases
+        )
+        for cost in ("cross_entropy", "quadratic")
+    }
+    deltas = {cost: _example_deltas(adapter, twin, X, Y) for cost, twin in twins.items()}
+    bp = twins["cross_entropy"].backprop(X, Y)
+    for b in range(len(X)):
+        z, a = bp.zs[-1][b], bp.activations[-1][b]
+        factor = net.output_activation.prime(z, a)
+        for l, (ce, quad) in enumerate(zip(deltas["cross_entropy"][b], deltas["quadratic"][b])):
+            if not np.allclose(quad, factor * ce, rtol=1e-7, atol=1e-14):
+                raise AssertionError(
+                    f"layer {l}, example {b}: the quadratic cost's delta is not σ′(zᴸ) = {float(factor[0]):.6g} times "
+                    "cross-entropy's; with one output unit the two differ only by that factor"
+                )
 
 
 def _bp34(adapter: NetworkAdapter, net: Network, X: np.ndarray, Y: np.ndarray) -> None:

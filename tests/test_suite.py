@@ -194,7 +194,7 @@ def _adapter(bug=None, **conventions):
 
 def test_a_correct_nielsen_network_passes_every_check():
     outcome = _run(network_checks(_adapter()))
-    assert len(outcome) == 4 and all(m is None for m in outcome.values()), outcome
+    assert len(outcome) == 5 and all(m is None for m in outcome.values()), outcome
 
 
 @pytest.mark.parametrize(
@@ -203,6 +203,11 @@ def test_a_correct_nielsen_network_passes_every_check():
         ("hidden delta without sigma'", "BP2: every hidden delta", "BP2 in hidden layer"),
         ("hidden delta without sigma'", "gradients match finite differences", "disagree with finite differences"),
         ("quadratic delta without sigma'", "BP1: the output delta", "(a − y) ⊙ σ′(zᴸ)"),
+        (
+            "quadratic delta without sigma'",
+            "one output: quadratic deltas are σ′(zᴸ) times cross-entropy's",
+            "differ only by that factor",
+        ),
         ("weights as (n_in, n_out)", "gradients match finite differences", "declare weights='in_out'"),
         ("negated", "gradients match finite differences", "wrong sign"),
     ],
