@@ -135,3 +135,15 @@ def jax_run(fn, params, X, Y):
     for g in grads[0]:
         g.block_until_ready()
     return grads
+
+
+def best_of(rounds, func, *args):
+    """The shortest of ``rounds`` timings of ``func(*args)``, in seconds."""
+    import time
+
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        func(*args)
+        best = min(best, time.perf_counter() - start)
+    return best

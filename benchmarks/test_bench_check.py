@@ -8,8 +8,6 @@ mode) and numdifftools.Gradient followed by np.allclose, all on the same loss in
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import rivals
@@ -73,9 +71,9 @@ def test_torch_autograd_gradcheck(benchmark, chapter_one):
     assert abs(loss(*params).item() - net.loss(X, Y)) < 1e-12 * max(1.0, net.loss(X, Y))
     # The machine's speed drifts by up to 2× over seconds: time check_network just before and just after, so that
     # the ratio compares the two under the same conditions.
-    before = _best_of(3, check_network, net, X, Y)
+    before = rivals.best_of(3, check_network, net, X, Y)
     ok = benchmark.pedantic(torch.autograd.gradcheck, args=(loss, tuple(params)), rounds=1, iterations=1)
-    after = _best_of(3, check_network, net, X, Y)
+    after = rivals.best_of(3, check_network, net, X, Y)
     stats = getattr(benchmark, "stats", None)
     if stats is not None and getattr(stats, "stats", None) is not None:
         benchmark.extra_info["times_check_network"] = round(stats.stats.median / max(before, after), 1)
@@ -129,12 +127,3 @@ def test_numdifftools_gradient(benchmark, chapter_one):
     ok = benchmark.pedantic(check, rounds=1, iterations=1)
     benchmark.extra_info.update(parameters=23_860)
     assert ok
-
-
-def _best_of(rounds, func, *args):
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        func(*args)
-        best = min(best, time.perf_counter() - start)
-    return best

@@ -8,8 +8,6 @@ so the cost per parameter should not grow with depth; ``extra_info["us_per_param
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import rivals
@@ -77,20 +75,11 @@ def test_torch_gradcheck_on_two_hidden_layers(benchmark):
         return rivals.torch_loss(params, tX, tY)
 
     benchmark.group = "check [784,100,100,10] batch 10"
-    before = _best_of(3, check_network, net, X, Y)
+    before = rivals.best_of(3, check_network, net, X, Y)
     ok = benchmark.pedantic(torch.autograd.gradcheck, args=(loss, tuple(params)), rounds=1, iterations=1)
-    after = _best_of(3, check_network, net, X, Y)
+    after = rivals.best_of(3, check_network, net, X, Y)
     stats = getattr(benchmark, "stats", None)
     if stats is not None and getattr(stats, "stats", None) is not None:
         benchmark.extra_info["times_check_network"] = round(stats.stats.median / max(before, after), 1)
     benchmark.extra_info.update(parameters=89_610, check_network_s=[round(before, 4), round(after, 4)])
     assert ok
-
-
-def _best_of(rounds, func, *args):
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        func(*args)
-        best = min(best, time.perf_counter() - start)
-    return best

@@ -136,25 +136,22 @@ class FunctionLayer:
     clear: None = None
 
     def adapter(self) -> _Adapter:
-        spec = self
+        """The pair as a :class:`VJPLayer` whose parameters are named p0, p1, … in forward's order."""
 
-        def backward(state: dict[str, Any], x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-            params = [state["params"][f"p{i}"] for i in range(len(state["params"]))]
-            _, cache = spec.forward(x, *params)
-            dx, *dparams = spec.backward(dy, cache)
-            return np.asarray(dx), {f"p{i}": np.asarray(g) for i, g in enumerate(dparams)}
+        def ordered(params: dict[str, np.ndarray]) -> list[np.ndarray]:
+            return [params[f"p{i}"] for i in range(len(params))]
 
-        return _Adapter(
-            make=lambda rng: {"params": {f"p{i}": np.asarray(p) for i, p in enumerate(spec.params(rng))}},
-            get=lambda state: dict(state["params"]),
-            put=lambda state, p: state.update(params=dict(p)),
-            forward=lambda state, x: np.asarray(
-                spec.forward(x, *[state["params"][f"p{i}"] for i in range(len(state["params"]))])[0]
-            ),
-            backward=backward,
-            clear=None,
-            spec=self,
-        )
+        def f(x: np.ndarray, params: dict[str, np.ndarray]) -> Any:
+            return self.forward(x, *ordered(params))[0]
+
+        def vjp(x: np.ndarray, params: dict[str, np.ndarray], dy: np.ndarray) -> tuple[Any, dict[str, Any]]:
+            dx, *dparams = self.backward(dy, self.forward(x, *ordered(params))[1])
+            return dx, {f"p{i}": g for i, g in enumerate(dparams)}
+
+        def draw(rng: np.random.Generator) -> dict[str, np.ndarray]:
+            return {f"p{i}": np.asarray(p) for i, p in enumerate(self.params(rng))}
+
+        return dataclasses.replace(VJPLayer(f, vjp, draw, self.input_shape).adapter(), spec=self)
 
 
 @dataclasses.dataclass(frozen=True)
