@@ -9,8 +9,9 @@ The dependency rule (also in CONTRIBUTING.md): a module may import from its own 
 - reference network: ``gradcheck.nn``, on core;
 - checker API: ``gradcheck`` itself, ``gradcheck.check``, ``gradcheck.jacobian``, ``gradcheck.network_check``, on
   core, engine and the reference network;
-- integrations: ``gradcheck.strategies``, ``gradcheck.plugin``, ``gradcheck._hypothesis``, on core, the reference
-  network and the API (never the engine);
+- integrations: ``gradcheck.strategies``, ``gradcheck.plugin``, ``gradcheck._hypothesis``, ``gradcheck.suite``,
+  ``gradcheck.torch``, ``gradcheck.jax``, ``gradcheck._frameworks``, on core, the reference network, the API and
+  each other (never the engine);
 - the book's experiments and the command: ``gradcheck.book``, ``gradcheck.__main__``, on core, the reference network
   and the API. Nothing imports them.
 """
@@ -172,6 +173,7 @@ def test_a_plain_install_pulls_in_numpy_and_hypothesis_only():
         "gradcheck.nn",
         "gradcheck.network_check",
         "gradcheck.jacobian",
+        "gradcheck.suite",
     ],
 )
 def test_each_public_module_imports_on_its_own_without_the_application(module):
