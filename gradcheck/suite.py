@@ -42,6 +42,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gradcheck._args import check_callable
 from gradcheck.check import check_gradient
 from gradcheck.errors import InvalidArgument, InvalidType
 from gradcheck.nn.network import Network
@@ -79,6 +80,19 @@ class Check:
 
 
 # -- layers --------------------------------------------------------------------------------------------------------
+def _check_spec(kind: str, callables: dict[str, Any], input_shape: Any) -> None:
+    """A declaration's functions must be callable and one example's shape a tuple of positive integers."""
+    for name, value in callables.items():
+        check_callable(name, value, f"declare {kind}({', '.join(callables)}, input_shape=...)")
+    if not (
+        isinstance(input_shape, tuple)
+        and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape)
+    ):
+        raise InvalidArgument(
+            f"input_shape={input_shape!r}; give one example's shape as a tuple of positive integers, e.g. (4,)"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class ObjectLayer:
     """A layer object made by ``make(rng)``, with ``forward(X) -> Y`` and ``backward(dY) -> dX``.
@@ -98,6 +112,11 @@ class ObjectLayer:
     accumulates: bool = False
     rowwise: bool = True
     float32: bool = True
+
+    def __post_init__(self) -> None:
+        _check_spec("ObjectLayer", {"make": self.make}, self.input_shape)
+        if self.accumulates and self.clear is None:
+            raise InvalidArgument("accumulates=True needs clear='<method that zeroes the gradient buffers>'")
 
     def adapter(self) -> _Adapter:
         spec = self
@@ -135,6 +154,13 @@ class FunctionLayer:
     accumulates: bool = False
     clear: None = None
 
+    def __post_init__(self) -> None:
+        _check_spec(
+            "FunctionLayer",
+            {"forward": self.forward, "backward": self.backward, "params": self.params},
+            self.input_shape,
+        )
+
     def adapter(self) -> _Adapter:
         """The pair as a :class:`VJPLayer` whose parameters are named p0, p1, … in forward's order."""
 
@@ -167,6 +193,9 @@ class VJPLayer:
     float32: bool = True
     accumulates: bool = False
     clear: None = None
+
+    def __post_init__(self) -> None:
+        _check_spec("VJPLayer", {"f": self.f, "vjp": self.vjp, "params": self.params}, self.input_shape)
 
     def adapter(self) -> _Adapter:
         spec = self
@@ -399,6 +428,10 @@ class NetworkAdapter:
     costs: tuple[str, ...] = ("cross_entropy", "quadratic")
 
     def __post_init__(self) -> None:
+        check_callable("build", self.build, "pass NetworkAdapter(build=lambda net: YourNetwork(...), backprop=...)")
+        check_callable("backprop", self.backprop, "pass backprop=lambda yours, x, y: (grad_b, grad_w)")
+        if self.deltas is not None:
+            check_callable("deltas", self.deltas, "pass deltas=lambda yours, x, y: [delta per layer], or None")
         for name, value, allowed in (
             ("examples", self.examples, ("rows", "columns")),
             ("weights", self.weights, ("out_in", "in_out")),

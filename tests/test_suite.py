@@ -144,6 +144,14 @@ def test_the_vjp_style_on_a_nonlinear_layer():
 def test_a_bad_declaration_is_refused():
     with pytest.raises(InvalidArgument, match="ObjectLayer, FunctionLayer or VJPLayer"):
         layer_checks(Dense)
+    with pytest.raises(InvalidArgument, match=r"input_shape=3; give one example's shape as a tuple"):
+        ObjectLayer(Dense, input_shape=3)
+    with pytest.raises(InvalidArgument, match=r"accumulates=True needs clear="):
+        ObjectLayer(Dense, input_shape=(3,), accumulates=True)
+    with pytest.raises(TypeError, match="vjp must be callable"):
+        VJPLayer(np.tanh, None, lambda rng: {}, input_shape=(2,))
+    with pytest.raises(TypeError, match="backprop must be callable"):
+        NetworkAdapter(build=lambda n: n, backprop="not a function")
     with pytest.raises(InvalidArgument, match="weights='columns'"):
         NetworkAdapter(build=lambda n: n, backprop=lambda *a: ([], []), weights="columns")
 

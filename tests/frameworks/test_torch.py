@@ -3,6 +3,8 @@ bug fails, and the report names the argument and the element."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,26 @@ def test_the_fixture_checks_torch_rules(gradcheck):
     fn, args = torch_entry("softmax", "softmax Jacobian without the outer term", torch.float32)
     with pytest.raises(GradientMismatch):
         gradcheck.torch(fn, *args)
+
+
+@pytest.mark.parametrize(
+    "options, error, words",
+    [
+        ({"order": 3}, InvalidArgument, "order=3; use 1"),
+        ({"reference": "float32"}, InvalidArgument, "reference='float32'"),
+        ({"rng": 5}, TypeError, "rng=5; pass np.random.default_rng"),
+        ({"rtol": -1.0}, InvalidArgument, "rtol=-1.0"),
+    ],
+)
+def test_bad_options_are_refused_by_name(options, error, words):
+    with pytest.raises(error, match=re.escape(words)):
+        check_function(torch.sin, torch.ones(2, dtype=torch.float64), **options)
+
+
+def test_bad_functions_and_arguments_are_refused():
+    with pytest.raises(TypeError, match="fn must be callable"):
+        check_function("sin", torch.ones(2))
+    with pytest.raises(InvalidArgument, match=r"no argument .* is a floating-point torch array"):
+        check_function(lambda i: i * 2, torch.tensor([1, 2]))
+    with pytest.raises(InvalidArgument, match=r"not finite|= nan"):  # never a pass on nan
+        check_function(torch.sin, torch.tensor([0.0, float("nan")], dtype=torch.float64))
