@@ -147,3 +147,28 @@ def best_of(rounds, func, *args):
         func(*args)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def torch_gradcheck_beside_check_network(benchmark, net, X, Y):
+    """Time torch.autograd.gradcheck (default mode) on ``net``'s loss in float64, with check_network timed just
+    before and just after: the machine's speed drifts by up to 2× over seconds, and bracketing makes the ratio in
+    ``extra_info["times_check_network"]`` compare the two under the same conditions. Returns gradcheck's verdict."""
+    import torch
+
+    from gradcheck import check_network
+
+    params, tX, tY = torch_problem(net.weights, net.biases, X, Y)
+
+    def loss(*params):
+        return torch_loss(params, tX, tY)
+
+    assert abs(loss(*params).item() - net.loss(X, Y)) < 1e-12 * max(1.0, net.loss(X, Y))
+    before = best_of(3, check_network, net, X, Y)
+    ok = benchmark.pedantic(torch.autograd.gradcheck, args=(loss, tuple(params)), rounds=1, iterations=1)
+    after = best_of(3, check_network, net, X, Y)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None and getattr(stats, "stats", None) is not None:
+        benchmark.extra_info["times_check_network"] = round(stats.stats.median / max(before, after), 1)
+    parameters = sum(w.size + b.size for w, b in zip(net.weights, net.biases))
+    benchmark.extra_info.update(parameters=parameters, check_network_s=[round(before, 4), round(after, 4)])
+    return ok

@@ -61,24 +61,8 @@ def test_check_gradient_default_mode(benchmark, chapter_one):
 @pytest.mark.benchmark(group=GROUP)
 def test_torch_autograd_gradcheck(benchmark, chapter_one):
     """torch.autograd.gradcheck in its default (slow, exhaustive) mode on the same loss in float64."""
-    torch = pytest.importorskip("torch", reason="torch is not installed (tox -e bench installs torch==2.13.0)")
-    net, X, Y = chapter_one
-    params, tX, tY = rivals.torch_problem(net.weights, net.biases, X, Y)
-
-    def loss(*params):
-        return rivals.torch_loss(params, tX, tY)
-
-    assert abs(loss(*params).item() - net.loss(X, Y)) < 1e-12 * max(1.0, net.loss(X, Y))
-    # The machine's speed drifts by up to 2× over seconds: time check_network just before and just after, so that
-    # the ratio compares the two under the same conditions.
-    before = rivals.best_of(3, check_network, net, X, Y)
-    ok = benchmark.pedantic(torch.autograd.gradcheck, args=(loss, tuple(params)), rounds=1, iterations=1)
-    after = rivals.best_of(3, check_network, net, X, Y)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None:
-        benchmark.extra_info["times_check_network"] = round(stats.stats.median / max(before, after), 1)
-    benchmark.extra_info.update(parameters=23_860, check_network_s=[round(before, 4), round(after, 4)])
-    assert ok
+    pytest.importorskip("torch", reason="torch is not installed (tox -e bench installs torch==2.13.0)")
+    assert rivals.torch_gradcheck_beside_check_network(benchmark, *chapter_one)
 
 
 @pytest.mark.benchmark(group=GROUP)

@@ -67,19 +67,6 @@ def test_check_network_by_batch(benchmark, batch):
 def test_torch_gradcheck_on_two_hidden_layers(benchmark):
     """torch.autograd.gradcheck (default mode) on [784, 100, 100, 10], batch 10, the same loss in float64;
     check_network timed just before and just after, so that the ratio compares the two at the same speed."""
-    torch = pytest.importorskip("torch", reason="torch is not installed (tox -e bench installs torch==2.13.0)")
-    net, X, Y = _problem([784, 100, 100, 10], 10, "float64")
-    params, tX, tY = rivals.torch_problem(net.weights, net.biases, X, Y)
-
-    def loss(*params):
-        return rivals.torch_loss(params, tX, tY)
-
+    pytest.importorskip("torch", reason="torch is not installed (tox -e bench installs torch==2.13.0)")
     benchmark.group = "check [784,100,100,10] batch 10"
-    before = rivals.best_of(3, check_network, net, X, Y)
-    ok = benchmark.pedantic(torch.autograd.gradcheck, args=(loss, tuple(params)), rounds=1, iterations=1)
-    after = rivals.best_of(3, check_network, net, X, Y)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None and getattr(stats, "stats", None) is not None:
-        benchmark.extra_info["times_check_network"] = round(stats.stats.median / max(before, after), 1)
-    benchmark.extra_info.update(parameters=89_610, check_network_s=[round(before, 4), round(after, 4)])
-    assert ok
+    assert rivals.torch_gradcheck_beside_check_network(benchmark, *_problem([784, 100, 100, 10], 10, "float64"))
