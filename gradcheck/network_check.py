@@ -1,8 +1,9 @@
 """Exhaustive, fast gradient checks of a :class:`~gradcheck.nn.Network`, using its structure.
 
 Perturbing Wˡ[j, i] by δ changes only zˡ[:, j], by δ·aˡ⁻¹[:, i] (a rank-1 change); perturbing bˡ[j] changes it by δ.
-The layers below are untouched, so every perturbed loss is computed from the cached zˡ in one batched pass
-through the layers above, thousands of perturbations per matrix product, instead of one full forward pass each.
+The layers below are untouched, so every perturbed loss starts from the cached zˡ: for a hidden layer, from an
+interpolant of one scalar function per (unit, example), verified to a tenth of an ulp of f(x); otherwise from one
+batched pass through the layers above, thousands of perturbations per matrix product.
 The verdicts are those of :func:`gradcheck.check_gradient`, with the same error model and report.
 """
 
