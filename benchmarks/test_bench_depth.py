@@ -49,9 +49,13 @@ def _record(benchmark, net, report):
 def test_check_network_by_depth_and_width(benchmark, sizes, dtype):
     net, X, Y = _problem(sizes, 10, dtype)
     benchmark.group = "check_network per parameter, batch 10"
-    report = benchmark.pedantic(check_network, args=(net, X, Y), rounds=3, iterations=1)
+    # float32 cannot resolve every small derivative of a wide layer to 5%: those are inconclusive, and counted
+    options = {"allow_inconclusive": dtype == "float32"}
+    report = benchmark.pedantic(check_network, args=(net, X, Y), kwargs=options, rounds=3, iterations=1)
     _record(benchmark, net, report)
-    assert report.ok, str(report)
+    benchmark.extra_info["inconclusive"] = report.inconclusive
+    assert report.ok and not report.failures, str(report)
+    assert dtype == "float32" or not report.inconclusive, str(report)
 
 
 @pytest.mark.parametrize("batch", [1, 10, 100, 1000])

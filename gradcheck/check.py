@@ -7,6 +7,7 @@ They validate their arguments and hand the work to the engine; the error model i
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from gradcheck._engine.run import check as run_check
 from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.report import GradientReport
 
-__all__ = ["assert_gradient", "check_gradient"]
+__all__ = ["assert_gradient", "check_gradient", "judgement_options"]
 
 
 def check_gradient(
@@ -33,6 +34,8 @@ def check_gradient(
     probes: int = 2,
     method: str = "central",
     vectorized: bool = False,
+    allow_inconclusive: bool = False,
+    resolution: float = 0.05,
 ) -> GradientReport:
     """Compare ``grad(x)`` with central differences of ``func`` at ``x``, element by element.
 
@@ -48,6 +51,15 @@ def check_gradient(
     ``|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error``, with rtol defaulting to √eps of the
     leaf's own dtype; how numeric and error are computed is described once, in :mod:`gradcheck._engine`. ``step``
     fixes h for every element instead.
+
+    **Three verdicts.** An element passes only on a stencil that shows f smooth there and with an error bound within
+    ``resolution`` (default 5%) of abs(analytic) plus ``atol``; it fails where such a stencil (or a pair of stable
+    one-sided derivatives, or a jump at x) shows the analytic value wrong; otherwise it is *inconclusive*: f is
+    smooth but rounding swamps the derivative, no stencil down to h/8⁶ shows f smooth (a singularity or jump within
+    reach), or f kept its value while the analytic one predicts a change. A check with inconclusive elements fails
+    unless ``allow_inconclusive=True``; the report says why for each and what would resolve it. Evidence that f is
+    not smooth never widens an element's tolerance: it sends the element to another stencil or leaves it
+    inconclusive.
 
     Besides values it checks that neither func nor grad changes x, that func and grad give the same answer twice
     at the same x, and that func is continuous where it is differentiated (a jump is reported, never excused as a
@@ -69,11 +81,11 @@ def check_gradient(
     (shape ``(K,)``): the perturbed points are then evaluated thousands at a time. grad still takes a single point.
 
     Raises:
-        InvalidArgument: an option's value is out of range (a negative ``rtol``, ``probes`` outside 1–1000, a
-            ``step`` lost to rounding), func(x) is not finite or not a scalar, or grad(x) does not match x's
-            structure, shapes or dtypes.
+        InvalidArgument: an option's value is out of range (a negative ``rtol``, a ``resolution`` outside
+            (0, 1), ``probes`` outside 1–1000, a ``step`` lost to rounding), func(x) is not finite or not a scalar,
+            or grad(x) does not match x's structure, shapes or dtypes.
         InvalidType: func or grad is not callable, a leaf is not a float array (integer, complex, masked entries),
-            or fast mode has no ``rng``.
+            fast mode has no ``rng``, or ``allow_inconclusive`` is not a bool.
 
     A wrong gradient is not an exception: the report says so (see :func:`assert_gradient`).
     """
@@ -81,7 +93,16 @@ def check_gradient(
     check_callable("func", func, usage)
     check_callable("grad", grad, usage)
     options = _options(
-        rtol=rtol, atol=atol, step=step, mode=mode, rng=rng, probes=probes, method=method, vectorized=vectorized
+        rtol=rtol,
+        atol=atol,
+        step=step,
+        mode=mode,
+        rng=rng,
+        probes=probes,
+        method=method,
+        vectorized=vectorized,
+        allow_inconclusive=allow_inconclusive,
+        resolution=resolution,
     )
     return run_check(func, grad, x, options)
 
@@ -101,11 +122,20 @@ def assert_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: A
 
 
 def _options(
-    *, rtol: Any, atol: Any, step: Any, mode: Any, rng: Any, probes: Any, method: Any, vectorized: Any
+    *,
+    rtol: Any,
+    atol: Any,
+    step: Any,
+    mode: Any,
+    rng: Any,
+    probes: Any,
+    method: Any,
+    vectorized: Any,
+    allow_inconclusive: Any,
+    resolution: Any,
 ) -> Options:
     """check_gradient's options, validated: every combination either works or is refused here, by name."""
-    atol = non_negative("atol", atol)
-    rtol = None if rtol is None else non_negative("rtol", rtol)
+    judged = judgement_options(rtol=rtol, atol=atol, allow_inconclusive=allow_inconclusive, resolution=resolution)
     if step is not None and not (is_real(step) and finite(step) and float(step) > 0):
         raise InvalidArgument(f"step={step!r}; it must be a positive finite number (or None to derive it per element)")
     if not isinstance(mode, str) or mode not in ("full", "fast"):
@@ -125,12 +155,28 @@ def _options(
         )
     if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or not 1 <= probes <= 1000:
         raise InvalidArgument(f"probes={probes!r}; it must be an integer from 1 to 1000 (2 is the default)")
-    return Options(
-        rtol=rtol,
-        atol=atol,
+    return replace(
+        judged,
         step=None if step is None else float(step),
         probes=int(probes) if mode == "fast" else 0,
         rng=rng if mode == "fast" else None,
         complex_step=method == "complex",
         vectorized=bool(vectorized),
     )
+
+
+def judgement_options(*, rtol: Any, atol: Any, allow_inconclusive: Any, resolution: Any) -> Options:
+    """The options every checker shares (the tolerance rule and what a pass must rest on), validated by name."""
+    atol = non_negative("atol", atol)
+    rtol = None if rtol is None else non_negative("rtol", rtol)
+    if not isinstance(allow_inconclusive, (bool, np.bool_)):
+        raise InvalidType(
+            f"allow_inconclusive={allow_inconclusive!r}; pass True (elements the check cannot resolve do not fail "
+            "it) or False (the default: they do)"
+        )
+    if not (is_real(resolution) and finite(resolution) and 0 < float(resolution) < 1):
+        raise InvalidArgument(
+            f"resolution={resolution!r}; it is the coarsest relative error bound a pass may rest on, a number "
+            "between 0 and 1 (0.05, the default, means an element passes only if the check resolves it to 5%)"
+        )
+    return Options(rtol=rtol, atol=atol, allow_inconclusive=bool(allow_inconclusive), resolution=float(resolution))

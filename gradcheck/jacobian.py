@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._args import check_callable, non_negative
+from gradcheck._args import check_callable
 from gradcheck._engine.pytree import TreeDef, flatten, float_leaves, match_structure
-from gradcheck.check import check_gradient
+from gradcheck.check import check_gradient, judgement_options
 from gradcheck.errors import InvalidArgument, InvalidType
 from gradcheck.report import GradientReport, LeafReport
 
@@ -30,6 +30,8 @@ def check_jacobian(
     jvp: Callable[[Any, Any], Any] | None = None,
     rtol: float | None = None,
     atol: float = 0.0,
+    allow_inconclusive: bool = False,
+    resolution: float = 0.05,
 ) -> GradientReport:
     """Compare an analytic Jacobian of ``func`` at ``x`` with finite differences, entry by entry.
 
@@ -46,7 +48,8 @@ def check_jacobian(
     - ``jvp(x, u)``: J·u of shape T, for u in x's structure.
 
     vjp and jvp are called once per basis vector, so every entry is checked. Entry (t, s) of a leaf's report is
-    ∂y[t]/∂x[s]. The rule, error model, kinks and jumps are those of :func:`gradcheck.check_gradient`, row by row.
+    ∂y[t]/∂x[s]. The rule, error model, kinks, jumps, inconclusive entries and the options ``rtol``, ``atol``,
+    ``allow_inconclusive`` and ``resolution`` are those of :func:`gradcheck.check_gradient`, row by row.
 
     Raises:
         InvalidArgument: not exactly one of ``jacobian``, ``vjp``, ``jvp``; func(x) empty, ragged or changing shape
@@ -59,8 +62,7 @@ def check_jacobian(
     usage = "pass check_jacobian(func, x, jacobian=J) with func(x) -> array and J(x) -> array of shape T + S"
     check_callable("func", func, usage)
     check_callable(given[0], {"jacobian": jacobian, "vjp": vjp, "jvp": jvp}[given[0]], usage)
-    atol = non_negative("atol", atol)
-    rtol = None if rtol is None else non_negative("rtol", rtol)
+    judgement_options(rtol=rtol, atol=atol, allow_inconclusive=allow_inconclusive, resolution=resolution)
     paths, leaves, treedef = float_leaves(x)
     outputs = _Outputs(func, treedef)
     problems: list[str] = []
@@ -75,6 +77,8 @@ def check_jacobian(
                 treedef.unflatten(leaves),
                 rtol=rtol,
                 atol=atol,
+                allow_inconclusive=allow_inconclusive,
+                resolution=resolution,
             )
         )
     return _combine(reports, paths, leaves, y0, outputs, problems)
@@ -260,6 +264,7 @@ def _combine(
                 stack("kink"),
                 jump=stack("jump"),
                 rtol=rows[0].rtol,
+                unresolved=stack("unresolved"),
             )
         )
     for r in reports:
@@ -279,4 +284,5 @@ def _combine(
         calls=outputs.calls,
         problems=problems,
         notes=notes,
+        allow_inconclusive=first.allow_inconclusive,
     )

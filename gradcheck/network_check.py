@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._args import non_negative
-from gradcheck._engine.run import Options
 from gradcheck._engine.run import check as run_check
+from gradcheck.check import judgement_options
 from gradcheck.errors import InvalidType
 from gradcheck.nn.activations import HIDDEN, OUTPUTS
 from gradcheck.nn.costs import COSTS
@@ -45,6 +44,8 @@ def check_network(
     grad: Callable[[Any], Any] | None = None,
     rtol: float | None = None,
     atol: float = 0.0,
+    allow_inconclusive: bool = False,
+    resolution: float = 0.05,
 ) -> GradientReport:
     """Check every weight and bias gradient of ``net`` on the batch (X, Y).
 
@@ -58,6 +59,7 @@ def check_network(
 
     ``grad(params) -> {'weights': [...], 'biases': [...]}`` is checked instead of ``net.backprop`` when given (for
     a hand-written backprop of the same network). Leaves are named ``x['weights'][l]`` and ``x['biases'][l]``.
+    ``rtol``, ``atol``, ``allow_inconclusive`` and ``resolution`` are those of :func:`gradcheck.check_gradient`.
 
     Raises:
         InvalidArgument: X or Y does not fit the network (shape, non-finite entries, targets outside the cost's
@@ -69,15 +71,13 @@ def check_network(
             f"net must be a gradcheck.nn.Network, got {type(net).__name__}; for other models use "
             "check_gradient(loss, grad, params)"
         )
-    atol = non_negative("atol", atol)
-    if rtol is not None:
-        rtol = non_negative("rtol", rtol)
+    options = judgement_options(rtol=rtol, atol=atol, allow_inconclusive=allow_inconclusive, resolution=resolution)
     loss, backprop_grad = net.as_functions(X, Y)
     X, Y = net.validate_batch(X, Y)
     params = net.params
     with np.errstate(all="ignore"):
         perturbed = NetworkPerturbations(net, X, Y, loss(params))
-    return run_check(loss, grad or backprop_grad, params, Options(rtol=rtol, atol=atol), perturbed)
+    return run_check(loss, grad or backprop_grad, params, options, perturbed)
 
 
 class NetworkPerturbations:

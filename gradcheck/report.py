@@ -8,7 +8,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RULE", "GradientReport", "LeafReport", "Probe"]
+INCONCLUSIVE = ("", "coarse", "no smooth stencil", "flat")
+"""Why an element is inconclusive, by its code in :attr:`LeafReport.unresolved` (0: it is not):
+
+- ``coarse``: f is smooth there, but its error bound is more than 5% of abs(analytic) (rounding swamps a
+  derivative that is tiny beside f, or float32): no pass can rest on it.
+- ``no smooth stencil``: f is smooth on no stencil from h down to h/8⁶, has no stable one-sided derivative and no
+  jump at x: a singularity, a jump or several kinks lie within reach of x.
+- ``flat``: f kept exactly its value at x within ±2h although the analytic value predicts a change above the
+  noise: the analytic value is wrong (a mask forgotten on a flat stretch), or f is quantised more coarsely still.
+"""
+
+_RESOLVE = {
+    "coarse": "check in float64, pass a larger step=, or an atol= below which a difference does not matter",
+    "no smooth stencil": "move x away from the singularity or jump, or pass a step= smaller than its distance",
+    "flat": "pass a larger step= to tell a flat stretch from a coarse quantisation; check the analytic mask",
+}
+
+__all__ = ["INCONCLUSIVE", "RULE", "GradientReport", "LeafReport", "Probe"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +42,15 @@ class LeafReport:
     checked: np.ndarray | None = None  # fast mode: the elements that were differentiated (None: all of them)
     jump: np.ndarray | None = None  # size of a jump of func found at x (0 where func is continuous)
     rtol: float = float("nan")  # the relative tolerance this leaf was judged with
+    unresolved: np.ndarray | None = None  # why each element is inconclusive: an index into INCONCLUSIVE (0: it is not)
+
+    @property
+    def inconclusive(self) -> np.ndarray:
+        """Boolean mask of the elements the check could not resolve either way (see :data:`INCONCLUSIVE`)."""
+        if self.unresolved is None:
+            return np.zeros(self.shape, dtype=bool)
+        result = np.asarray(self.unresolved > 0)
+        return result if self.checked is None else result & self.checked
 
     @property
     def jumps(self) -> np.ndarray:
@@ -52,7 +78,7 @@ class LeafReport:
     def failed(self) -> np.ndarray:
         """Boolean mask of the elements that fail the rule (a nan anywhere fails); kinks are reported apart."""
         judged = (self.difference <= self.tolerance) & np.isfinite(self.tolerance)
-        failed = (~judged & ~self.kink) | self.jumps
+        failed = (~judged & ~self.kink & ~self.inconclusive) | self.jumps
         result: np.ndarray = failed if self.checked is None else failed & self.checked
         return result
 
@@ -67,7 +93,7 @@ class LeafReport:
             r = np.asarray(self.difference / self.tolerance)
         r[self.difference == 0] = 0.0
         r[np.isnan(r) | ~np.isfinite(self.tolerance)] = np.inf
-        r[self.kink] = 0.0
+        r[self.kink | self.inconclusive] = 0.0
         r[self.jumps] = np.inf
         if self.checked is not None:
             r[~self.checked] = 0.0
@@ -80,7 +106,9 @@ class LeafReport:
 
     @property
     def worst(self) -> tuple[int, ...]:
-        """Index of the element with the largest ratio (the first failure to look at)."""
+        """Index of the element with the largest ratio (the first failure to look at); () for an empty leaf."""
+        if not self.ratio.size:
+            return ()
         return tuple(int(i) for i in np.unravel_index(int(np.argmax(self.ratio)), self.shape))
 
     @property
@@ -97,11 +125,36 @@ class LeafReport:
 
     @property
     def resolution(self) -> float:
-        """The smallest relative error this check could detect in this leaf: min over elements of
-        tolerance / abs(derivative). A gradient off by more than this factor everywhere fails."""
-        mag = np.maximum(np.abs(self.analytic.astype(np.float64)), np.abs(self.numeric))
-        keep = (mag > 0) & np.isfinite(mag) & ~self.kink & (True if self.checked is None else self.checked)
-        return float(np.min(self.tolerance[keep] / mag[keep])) if keep.any() else float("inf")
+        """The coarsest relative error bound the conclusive elements of this leaf were judged at: max over them of
+        tolerance / abs(analytic). An analytic value wrong by more than this fraction fails wherever it is (or
+        the element is inconclusive). Elements whose tolerance exceeds their own size passed on ``atol`` and are
+        left out; inf when no element is left."""
+        a = np.abs(self.analytic.astype(np.float64))
+        keep = (a > 0) & np.isfinite(a) & np.isfinite(self.tolerance) & ~self.kink & ~self.jumps & ~self.inconclusive
+        keep &= self.tolerance < a  # the others were judged against atol, in absolute terms
+        if self.checked is not None:
+            keep &= self.checked
+        return float(np.max(self.tolerance[keep] / a[keep])) if keep.any() else float("inf")
+
+    def describe_inconclusive(self, func_name: str, limit: int = 3) -> str:
+        """One paragraph per reason: how many elements, the first few, and what would resolve them."""
+        assert self.unresolved is not None
+        lines = []
+        codes = np.where(self.inconclusive, self.unresolved, 0)
+        for code in sorted({int(c) for c in np.unique(codes)} - {0}):
+            reason = INCONCLUSIVE[code]
+            where = [tuple(int(k) for k in i) for i in np.argwhere(codes == code)]
+            shown = "; ".join(
+                f"{_index(i)}: analytic {float(self.analytic[i]):.6g}, numeric {self.numeric[i]:.6g} "
+                f"± {self.error[i]:.2g}, step {self.step[i]:.2g}"
+                for i in where[:limit]
+            )
+            more = f" and {len(where) - limit} more" if len(where) > limit else ""
+            lines.append(
+                f"d {func_name} / d {self.path}: {len(where)} of {codes.size} entries inconclusive ({reason}): "
+                f"{shown}{more}; {_RESOLVE[reason]}"
+            )
+        return "\n  ".join(lines)
 
     def describe_failure(self, func_name: str, rtol: float, atol: float, limit: int = 5) -> str:
         """One paragraph naming the worst element, its values, the rule it broke and the other failures."""
@@ -157,8 +210,9 @@ def _index(i: tuple[int, ...]) -> str:
 
 
 RULE = (
-    "|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element; error = "
-    "|D(h) − D(2h)| + 1.5·noise/h, where D is the central difference and noise bounds func's rounding error"
+    "|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element, on a stencil that shows "
+    "f smooth; error = truncation + rounding + what a kink too small to show could shift; a pass needs "
+    "error ≤ resolution·|analytic| + atol, else the element is inconclusive"
 )
 
 
@@ -220,10 +274,23 @@ class GradientReport:
     probes: list[Probe] = field(default_factory=list)  # fast mode
     seed: Any = None  # fast mode: the entropy of the rng that drew the probes
     notes: list[str] = field(default_factory=list)  # what the check did differently (complex-step fallback, …)
+    allow_inconclusive: bool = False  # whether inconclusive elements may pass the check
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(leaf.ok for leaf in self.leaves) and all(p.ok for p in self.probes)
+        """The verdict: no broken invariant, no failing element or direction, and no inconclusive element unless
+        they were allowed."""
+        return (
+            not self.problems
+            and all(leaf.ok for leaf in self.leaves)
+            and all(p.ok for p in self.probes)
+            and (self.allow_inconclusive or not self.inconclusive)
+        )
+
+    @property
+    def inconclusive(self) -> int:
+        """How many elements the check could not resolve either way."""
+        return sum(int(leaf.inconclusive.sum()) for leaf in self.leaves)
 
     def leaf(self, path: str) -> LeafReport:
         """The report of the leaf at ``path``, as the table prints it (``"x['weights'][0]"``)."""
@@ -252,6 +319,9 @@ class GradientReport:
             f"gradient check {verdict}: {bad} of {size} entries differ in {len(self.failures)} of "
             f"{len(self.leaves)} leaves; worst |difference|/tolerance {self.margin:.3g} (≤ 1 passes)"
         ]
+        if self.inconclusive:
+            allowed = "allowed by allow_inconclusive=True" if self.allow_inconclusive else "a check fails on them"
+            lines[0] += f"; {self.inconclusive} entries inconclusive ({allowed})"
         if self.probes:
             lines[0] += f"; {sum(not p.ok for p in self.probes)} of {len(self.probes)} random directions failed"
         lines += [f"  problem: {p}" for p in self.problems]
@@ -271,11 +341,19 @@ class GradientReport:
             f"  rtol {self.rtol:.3g}, atol {self.atol:.3g}, noise {self.noise:.3g}, "
             f"{self.func_name}(x) = {self.value:.6g}, {self.calls} calls"
         )
+        lines += self._table()
+        lines += ["  " + leaf.describe_failure(self.func_name, self.rtol, self.atol) for leaf in self.failures]
+        lines += ["  " + leaf.describe_inconclusive(self.func_name) for leaf in self.leaves if leaf.inconclusive.any()]
+        return "\n".join(lines)
+
+    def _table(self) -> list[str]:
+        """One row per leaf: failed, inconclusive, kinks, jumps, errors, resolution and margin."""
         header = (
             "leaf",
             "shape",
             "dtype",
             "failed",
+            "unsure",
             "kinks",
             "jumps",
             "max abs err",
@@ -289,6 +367,7 @@ class GradientReport:
                 str(leaf.shape),
                 str(leaf.dtype),
                 f"{int(leaf.failed.sum())}/{leaf.analytic.size}",
+                str(int(leaf.inconclusive.sum())),
                 str(int(leaf.kink.sum())),
                 str(int(leaf.jumps.sum())),
                 f"{leaf.max_abs_error:.2g}",
@@ -299,9 +378,7 @@ class GradientReport:
             for leaf in self.leaves
         ]
         widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-        lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-        lines += ["  " + leaf.describe_failure(self.func_name, self.rtol, self.atol) for leaf in self.failures]
-        return "\n".join(lines)
+        return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
 
     def __repr__(self) -> str:
         return f"<GradientReport ok={self.ok} leaves={len(self.leaves)} margin={self.margin:.3g}>"

@@ -72,3 +72,22 @@ def rounding_scales(net, bp, Y):
         deltas.insert(0, m)
     grad_w = [(d.T @ A[l] + np.abs(bp.deltas[l]).T @ a_err[l]) / n + net.l2 / n * W[l] for l, d in enumerate(deltas)]
     return grad_w + [d.mean(axis=0) for d in deltas] + deltas
+
+
+def unresolvable(report, leaf):
+    """Elements whose derivative no finite difference in their dtype can resolve to 5%: below 10⁴ times the
+    rounding of f per unit step (the largest step an element gets is at least 1)."""
+    a = np.abs(leaf.analytic.astype(np.float64))
+    return a < 1e4 * report.noise
+
+
+def assert_correct_verdict(report, context="", *, kinks_within_reach=False):
+    """What a correct gradient must get: no broken invariant, no failed element, and inconclusive elements only
+    where the derivative is too small for any finite difference in that dtype to resolve (or, where kinks lie
+    within every usable step, anywhere)."""
+    __tracebackhide__ = True
+    assert not report.problems, f"{context}\n{report}"
+    for leaf in report.leaves:
+        assert not leaf.failed.any(), f"{context}\n{report}"
+        if not kinks_within_reach:
+            assert not (leaf.inconclusive & ~unresolvable(report, leaf)).any(), f"{context}\n{report}"

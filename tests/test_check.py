@@ -9,7 +9,7 @@ import pytest
 from gradcheck import GradcheckError, GradientMismatch
 from gradcheck.check import assert_gradient, check_gradient
 
-from .helpers import COMBINATIONS, combo_id, problem
+from .helpers import COMBINATIONS, assert_correct_verdict, combo_id, problem
 
 RNG = np.random.default_rng
 
@@ -89,7 +89,7 @@ CORRECT = [
 @pytest.mark.parametrize("name, func, grad, point", CORRECT, ids=[c[0] for c in CORRECT])
 def test_correct_closed_form_gradients_pass(name, func, grad, point, dtype):
     report = check_gradient(func, grad, point(dtype))
-    assert report.ok, str(report)
+    assert_correct_verdict(report)
     assert report.margin <= 1
 
 
@@ -99,7 +99,8 @@ def test_reference_network_gradients_pass(combo, dtype):
     net, X, Y = problem(*combo, sizes=(3, 4, 3, 2), l2=0.1, dtype=dtype, seed=11)
     loss, grad = net.as_functions(X, Y)
     report = check_gradient(loss, grad, net.params)
-    assert report.ok, str(report)
+    # in float32 a ReLU kink of another example often lies within every step that rounding allows
+    assert_correct_verdict(report, kinks_within_reach=dtype == "float32" and "relu" in combo[0])
 
 
 def scaled(grad, factor):
@@ -238,7 +239,8 @@ def test_func_not_finite_near_x_on_both_sides_fails():
 
     report = check_gradient(spiky, lambda x: np.zeros_like(x), np.ones(2))
     assert not report.ok
-    assert "numeric derivative is nan" in str(report)
+    assert report.leaves[0].inconclusive.all() and not report.leaves[0].failed.any()
+    assert "inconclusive (no smooth stencil)" in str(report)
 
 
 def test_a_domain_boundary_uses_the_finite_side():
@@ -345,7 +347,7 @@ def test_bad_arguments_get_a_clear_error(args, kwargs, exc, fragment):
 @pytest.mark.parametrize("seed", range(3))
 def test_sigma_prime_missing_only_in_the_first_layer_of_a_15_layer_sigmoid_network_fails(seed):
     # True first-layer gradients here are ~1e-12, far below any fixed absolute tolerance; the checker grows the
-    # step until the derivative stands out of the rounding noise.
+    # step until the derivative stands out of the rounding noise (those below 1e-14 of f stay inconclusive).
     net, X, Y = problem("sigmoid", "sigmoid", "cross_entropy", sizes=(4,) + (6,) * 14 + (1,), seed=seed)
     loss, grad = net.as_functions(X, Y)
 
@@ -358,7 +360,7 @@ def test_sigma_prime_missing_only_in_the_first_layer_of_a_15_layer_sigmoid_netwo
         return out
 
     assert np.abs(grad(net.params)["weights"][0]).max() < 1e-9
-    assert check_gradient(loss, grad, net.params).ok
+    assert_correct_verdict(check_gradient(loss, grad, net.params))
     bad = check_gradient(loss, first_layer_without_sigma_prime, net.params)
     assert "x['weights'][0]" in [leaf.path for leaf in bad.failures]
     assert all(leaf.path.endswith("[0]") for leaf in bad.failures)
@@ -449,8 +451,10 @@ def test_vectorized_func_must_return_one_value_per_point():
         check_gradient(cubic, cubic_grad, np.ones(3), vectorized=True)
 
 
-def test_float16_works_with_a_resolution_to_match():
-    x = RNG(0).standard_normal(8).astype(np.float16)
-    report = check_gradient(lambda x: np.sum(x**3), lambda x: 3 * x**2, x)
-    assert report.ok and 1e-3 < report.leaves[0].resolution < 0.2
-    assert not check_gradient(lambda x: np.sum(x**3), lambda x: (3 * x**2 * 1.2).astype(np.float16), x).ok
+def test_float16_passes_at_a_resolution_it_can_reach_and_says_so():
+    x = (RNG(0).uniform(0.5, 2, 8) * (-1.0) ** np.arange(8)).astype(np.float16)
+    report = check_gradient(lambda x: np.sum(x**3), lambda x: 3 * x**2, x, resolution=0.3)
+    assert report.ok, str(report)
+    assert 1e-3 < report.leaves[0].resolution < 0.3 + float(np.finfo(np.float16).eps) ** 0.5
+    wrong = check_gradient(lambda x: np.sum(x**3), lambda x: (3 * x**2 * 1.7).astype(np.float16), x, resolution=0.3)
+    assert wrong.leaves[0].failed.any() and not wrong.ok

@@ -32,11 +32,13 @@ def problems_for(bug):
 
 
 def caught(bug, problem):
-    """True when the gradient check fails the mutant (a crash counts: the suite would fail too)."""
+    """True when the gradient check fails an element of the mutant or reports a problem (a crash counts: the suite
+    would fail too); an element the check cannot resolve either way is not a catch."""
     net, X, Y = problem
     loss, _ = net.as_functions(X, Y)
     try:
-        return not check_gradient(loss, mutants.gradient_function(net, X, Y, bug), net.params).ok
+        report = check_gradient(loss, mutants.gradient_function(net, X, Y, bug), net.params)
+        return bool(report.failures or report.problems)
     except (ValueError, TypeError, FloatingPointError, IndexError):
         return True
 

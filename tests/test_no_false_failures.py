@@ -10,7 +10,7 @@ from gradcheck.check import check_gradient
 from gradcheck.nn.costs import PAIRS
 from gradcheck.nn.network import Network
 
-from .helpers import ACTIVATIONS
+from .helpers import ACTIVATIONS, assert_correct_verdict
 
 
 def random_problem(rng):
@@ -40,16 +40,18 @@ def test_correct_gradients_of_random_networks_never_fail(seed):
         net, X, Y = random_problem(rng)
         loss, grad = net.as_functions(X, Y)
         report = check_gradient(loss, grad, net.params)
-        assert report.ok, f"{net!r}\n{report}"
+        kinks = net.dtype == np.float32 and net.hidden_activation.kink
+        assert_correct_verdict(report, repr(net), kinks_within_reach=kinks)
 
 
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
     reason="known limit: in float32 two examples' ReLU kinks lie within one step of x, one 0.28 steps away; the "
-    "noise-limited smaller steps cannot confirm a one-sided slope, so a correct element fails with margin 1.17",
+    "longer step that float32's rounding calls for crosses both, and no test at that rounding tells two small kinks "
+    "from curvature, so a correct element fails with margin 1.01 instead of being inconclusive",
 )
-def test_a_float32_relu_weight_between_two_kinks_within_a_step():
+def test_a_float32_relu_weight_between_two_kinks_within_a_step_is_inconclusive_not_failed():
     rng = np.random.default_rng(0)
     net = Network([784, 300, 300, 10], rng=rng, dtype="float32", activation="relu")
     X, Y = rng.uniform(0, 1, (10, 784)), np.eye(10)[rng.integers(0, 10, 10)]
@@ -67,4 +69,7 @@ def test_a_float32_relu_weight_between_two_kinks_within_a_step():
     def g(w):
         return np.array([grad(one(w))["weights"][0][i, j]], dtype=np.float32)
 
-    assert check_gradient(f, g, np.array([net.weights[0][i, j]], dtype=np.float32)).ok
+    report = check_gradient(f, g, np.array([net.weights[0][i, j]], dtype=np.float32))
+    assert not report.leaves[0].failed.any(), str(report)
+    assert report.ok or report.leaves[0].inconclusive.all(), str(report)
+    assert report.ok or "inconclusive" in str(report)

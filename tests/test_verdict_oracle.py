@@ -14,11 +14,17 @@ from hypothesis import strategies as st
 
 from gradcheck import check_gradient
 
+from .helpers import assert_correct_verdict
 from .verdicts import JUMPING, KINKED, cases
 
 
 def modes(seed):
     return [{}, {"mode": "fast", "rng": np.random.default_rng(seed)}]
+
+
+def kinked_float32(case):
+    """A float32 leaf of a kinked map: its kinks can lie within every step that rounding allows."""
+    return any(leaf.phi in KINKED and leaf.x.dtype == np.float32 for leaf in case.leaves)
 
 
 def failed_elements(report):
@@ -30,7 +36,7 @@ def clean_elements(case, report):
     out = []
     for leaf, lr in zip(case.leaves, report.leaves):
         smooth = (leaf.phi not in KINKED | JUMPING) | (np.abs(leaf.x.astype(np.float64) - leaf.centre) > leaf.scale)
-        smooth = np.broadcast_to(smooth, lr.shape) & ~lr.kink & np.isfinite(lr.tolerance)
+        smooth = np.broadcast_to(smooth, lr.shape) & ~lr.kink & ~lr.inconclusive & np.isfinite(lr.tolerance)
         out += [(lr.path, tuple(int(i) for i in idx)) for idx in np.argwhere(smooth)]
     return out
 
@@ -67,7 +73,7 @@ def plant(case, data, extra=lambda where: 0.0):
 def test_the_exact_gradient_passes_in_both_modes(case, seed):
     for options in modes(seed):
         report = check_gradient(case.func, case.grad, case.tree, **options)
-        assert report.ok, f"{case!r} {options}\n{report}"
+        assert_correct_verdict(report, f"{case!r} {options}", kinks_within_reach=kinked_float32(case))
 
 
 @given(cases(), st.data())
@@ -89,11 +95,9 @@ def test_fast_mode_finds_and_names_a_wrong_element(case, data):
     k = case.paths.index(where[0])
     # large next to the derivatives along a whole direction, and beyond what full mode resolves at that element
     # and beyond fast mode's own resolution: its directions' tolerance over the element's step (the documented
-    # eps^(1/3) times the element's scale, at least the RMS of its leaf)
+    # eps^(1/3) times the element's own magnitude, or 1 for an element at 0)
     x = case.leaves[k].x.astype(np.float64)
-    top = np.abs(x).max()
-    rms = top * np.sqrt(np.mean((x / top) ** 2)) if top > 0 else 1.0
-    step = np.finfo(case.leaves[k].x.dtype).eps ** (1 / 3) * max(abs(x[where[1]]), rms)
+    step = np.finfo(case.leaves[k].x.dtype).eps ** (1 / 3) * (abs(x[where[1]]) or 1.0)
     size = (
         0.5 * case.magnitude / case.leaves[k].scale
         + 4 * float(full.leaf(where[0]).tolerance[where[1]])
@@ -107,7 +111,7 @@ def test_fast_mode_finds_and_names_a_wrong_element(case, data):
         mode="fast",
         rng=np.random.default_rng(data.draw(st.integers(0, 2**16))),
     )
-    assert exact.ok, f"{case!r}\n{exact}"
+    assert_correct_verdict(exact, repr(case), kinks_within_reach=kinked_float32(case))
     assert failed_elements(report) == {where}, f"{case!r} planted {amount:.3g} at {where}\n{report}"
 
 
@@ -123,8 +127,9 @@ def test_a_jump_at_x_fails_as_a_jump_and_nothing_else_does(case, seed):
     jumps = {(leaf.path, tuple(int(i) for i in idx)) for leaf in report.leaves for idx in np.argwhere(leaf.jumps)}
     assert jumps == on_jump
     fast = check_gradient(case.func, case.grad, case.tree, mode="fast", rng=np.random.default_rng(seed))
-    assert fast.ok == (not on_jump), f"{case!r}\n{fast}"
+    assert fast.ok or on_jump or fast.inconclusive, f"{case!r}\n{fast}"
     assert failed_elements(fast) <= on_jump
+    assert not on_jump or not fast.ok
 
 
 @given(cases(randomness=True), st.integers(0, 2**16))

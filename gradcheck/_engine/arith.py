@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["SIX_SIGMA", "element_scale", "largest_finite", "safe_norm", "tolerance_of", "within_errors"]
+__all__ = ["SIX_SIGMA", "largest_finite", "safe_norm", "step_cap", "step_scale", "tolerance_of", "within_errors"]
 
 
 SIX_SIGMA = 1.5 * math.sqrt(70)
@@ -32,14 +32,17 @@ def tolerance_of(a: np.ndarray, numeric: np.ndarray, error: np.ndarray, rtol: fl
     return np.asarray(atol + rtol * np.maximum(np.abs(a), np.abs(numeric)) + error)
 
 
-def element_scale(x: np.ndarray) -> np.ndarray:
-    """Each element's scale: max(|xᵢ|, RMS of its leaf), or 1 for an all-zero (or all-tiny) leaf.
-
-    The RMS is taken of the leaf divided by its largest entry, so that it is finite for any finite leaf.
-    """
+def step_scale(x: np.ndarray) -> np.ndarray:
+    """Each element's own scale, from which its step is taken: abs(xᵢ), or 1 where xᵢ is 0 or so small that
+    eps·abs(xᵢ) would not be a normal number. Never the leaf's size or RMS: one outlier entry must not set the
+    step of its neighbours, and a tiny entry must get a step it can resolve."""
     base = np.abs(x.astype(np.float64))
-    top = float(base.max()) if base.size else 0.0
-    rms = top * math.sqrt(float(np.mean((base / top) ** 2))) if top > 0 and math.isfinite(top) else 0.0
-    # An all-zero leaf, or one so small that eps·RMS would underflow, has no usable scale of its own: use 1.
     info = np.finfo(x.dtype)
-    return np.maximum(base, rms if rms > float(info.tiny) / float(info.eps) else 1.0)
+    return np.where(base * float(info.eps) > float(info.tiny), base, 1.0)
+
+
+def step_cap(x: np.ndarray) -> np.ndarray:
+    """The largest step an element may be given where rounding swamps its derivative: a tenth of
+    max(abs(xᵢ), 1). A step that large is used only where f is shown to be in its Taylor regime on it; a larger
+    one would cross too many kinks of a piecewise function at once for the regime to show them."""
+    return 0.1 * np.maximum(np.abs(x.astype(np.float64)), 1.0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._engine.arith import element_scale, tolerance_of
+from gradcheck._engine.arith import step_scale, tolerance_of
 from gradcheck.report import LeafReport
 
 __all__ = ["complex_step_reports"]
@@ -31,7 +31,7 @@ def complex_step_reports(
             warnings.simplefilter("error", np.exceptions.ComplexWarning)
             for leaf, orig in zip(work, pristine):
                 flat = leaf.reshape(-1)
-                h = np.finfo(orig.dtype).eps ** 2 * element_scale(orig).reshape(-1)
+                h = np.finfo(orig.dtype).eps ** 2 * step_scale(orig).reshape(-1)
                 out = np.empty(flat.size)
                 for i in range(flat.size):
                     flat[i] = complex(orig.flat[i], h[i])
@@ -57,6 +57,17 @@ def complex_step_reports(
         numeric = np.where(r.kink, r.numeric, c)
         tolerance = tolerance_of(np.abs(r.analytic.astype(np.float64)), numeric, error, r.rtol, atol)
         updated.append(
-            LeafReport(r.path, r.analytic, numeric, error, tolerance, r.step, r.kink, jump=r.jump, rtol=r.rtol)
+            LeafReport(
+                r.path,
+                r.analytic,
+                numeric,
+                error,
+                tolerance,
+                r.step,
+                r.kink,
+                jump=r.jump,
+                rtol=r.rtol,
+                unresolved=r.unresolved,
+            )
         )
     return updated, "method='complex': the complex step agreed with the central differences and replaced them"

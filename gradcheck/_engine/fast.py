@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from gradcheck._engine.arith import SIX_SIGMA, element_scale, safe_norm
+from gradcheck._engine.arith import SIX_SIGMA, safe_norm, step_scale
 from gradcheck._engine.evaluate import Evaluator
 from gradcheck._engine.judge import Verdict, judge_elements
 from gradcheck.report import LeafReport, Probe
@@ -41,10 +41,10 @@ class _Directions:
         self.rtol = np.repeat(rtols, sizes)
         self.noise = np.repeat(noise, sizes)
         self.group = np.repeat([str(orig.dtype) for orig in ev.pristine], sizes)
-        self.scale = np.concatenate([element_scale(orig).reshape(-1) for orig in ev.pristine])
+        self.scale = np.concatenate([_probe_scale(orig).reshape(-1) for orig in ev.pristine])
         if step is None:
             self.reach = np.concatenate(
-                [element_scale(orig).reshape(-1) * e ** (1 / 3) for orig, e in zip(ev.pristine, eps)]
+                [_probe_scale(orig).reshape(-1) * e ** (1 / 3) for orig, e in zip(ev.pristine, eps)]
             )
         else:
             self.reach = np.full(self.g.size, step)
@@ -98,6 +98,20 @@ class _Directions:
         return int(members[0])
 
 
+def _probe_scale(x: np.ndarray) -> np.ndarray:
+    """How strongly a random direction moves each element: max(its own scale, the RMS of its leaf), so that a
+    small element is probed as strongly as its neighbours. An element a direction implicates is then judged with
+    its own step, as full mode judges it."""
+    own = step_scale(x)
+    base = np.abs(x.astype(np.float64))
+    top = float(base.max()) if base.size else 0.0
+    if not (top > 0 and np.isfinite(top)):
+        return own
+    rms = top * float(np.sqrt(np.mean((base / top) ** 2)))
+    info = np.finfo(x.dtype)
+    return np.maximum(own, rms) if rms * float(info.eps) > float(info.tiny) else own
+
+
 def fast_reports(
     ev: Evaluator,
     paths: list[str],
@@ -109,6 +123,8 @@ def fast_reports(
     step: float | None,
     rng: np.random.Generator,
     count: int,
+    *,
+    resolution: float,
 ) -> tuple[list[LeafReport], list[Probe]]:
     """Random-direction checks; the elements behind a failing one are found by halving and judged as in full mode.
 
@@ -120,7 +136,9 @@ def fast_reports(
     def judge(i: int) -> None:
         k, local = dirs.locate(i)
         a = analytic[k].reshape(-1)[local : local + 1].astype(np.float64)
-        verdicts[i] = judge_elements(ev, k, np.array([local]), a, f0, noise[k], rtols[k], atol, step)
+        verdicts[i] = judge_elements(
+            ev, k, np.array([local]), a, f0, noise[k], rtols[k], atol, step, resolution=resolution
+        )
 
     for i in np.flatnonzero(~dirs.usable)[:64]:  # a nan or inf in grad(x) fails where it is
         judge(int(i))
@@ -130,33 +148,38 @@ def fast_reports(
             d = rng.choice([-1.0, 1.0], size=dirs.g.size) * dirs.reach
             d[~dirs.usable | (dirs.group != group)] = 0.0
             probes.append(_explain(dirs, d, judge, verdicts))
-    reports = []
-    for k, (path, a) in enumerate(zip(paths, analytic)):
-        fields = {name: np.full(a.size, np.nan) for name in ("numeric", "error", "tolerance", "h", "jump")}
-        kink, checked = np.zeros(a.size, dtype=bool), np.zeros(a.size, dtype=bool)
-        for i, v in verdicts.items():
-            kk, local = dirs.locate(i)
-            if kk == k:
-                for name in fields:
-                    fields[name][local] = getattr(v, name)[0]
-                kink[local], checked[local] = v.kink[0], True
-        fields["jump"][~checked] = 0.0
-        numeric, error, tolerance, h = (fields[n].reshape(a.shape) for n in ("numeric", "error", "tolerance", "h"))
-        reports.append(
-            LeafReport(
-                path,
-                a,
-                numeric,
-                error,
-                tolerance,
-                h,
-                kink.reshape(a.shape),
-                checked.reshape(a.shape),
-                jump=fields["jump"].reshape(a.shape),
-                rtol=rtols[k],
-            )
-        )
+    reports = [_leaf_report(dirs, verdicts, k, path, a, rtols[k]) for k, (path, a) in enumerate(zip(paths, analytic))]
     return reports, probes
+
+
+def _leaf_report(
+    dirs: _Directions, verdicts: dict[int, Verdict], k: int, path: str, a: np.ndarray, rtol: float
+) -> LeafReport:
+    """Leaf k's report: the elements fast mode judged one by one, and nan (unchecked) elsewhere."""
+    fields = {name: np.full(a.size, np.nan) for name in ("numeric", "error", "tolerance", "h", "jump")}
+    kink, checked = np.zeros(a.size, dtype=bool), np.zeros(a.size, dtype=bool)
+    unresolved = np.zeros(a.size, dtype=np.int8)
+    for i, v in verdicts.items():
+        kk, local = dirs.locate(i)
+        if kk == k:
+            for name in fields:
+                fields[name][local] = getattr(v, name)[0]
+            kink[local], checked[local], unresolved[local] = v.kink[0], True, v.unresolved[0]
+    fields["jump"][~checked] = 0.0
+    numeric, error, tolerance, h = (fields[n].reshape(a.shape) for n in ("numeric", "error", "tolerance", "h"))
+    return LeafReport(
+        path,
+        a,
+        numeric,
+        error,
+        tolerance,
+        h,
+        kink.reshape(a.shape),
+        checked.reshape(a.shape),
+        jump=fields["jump"].reshape(a.shape),
+        rtol=rtol,
+        unresolved=unresolved.reshape(a.shape),
+    )
 
 
 def _sharpen(dirs: _Directions, d: np.ndarray, p: Probe) -> tuple[np.ndarray, Probe]:

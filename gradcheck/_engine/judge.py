@@ -1,5 +1,7 @@
-"""Judging elements of one leaf: stencils, Richardson extrapolation, larger steps where rounding swamps a small
-derivative, and a second look at kinks, domain boundaries and jumps (the rules are in :mod:`gradcheck._engine`)."""
+"""Judging elements of one leaf under the judgement's invariant (written in :mod:`gradcheck._engine`): a first
+stencil decides where f is shown smooth there; every other element gets a certificate from a ladder of smaller
+stencils, one-sided derivatives or a located jump, or is inconclusive. Nothing here widens a tolerance by the size
+of a misbehaviour of f: what a stencil shows that is not rounding sends the element elsewhere."""
 
 from __future__ import annotations
 
@@ -7,67 +9,132 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck._engine.arith import SIX_SIGMA, element_scale, largest_finite, tolerance_of, within_errors
+from gradcheck._engine.arith import SIX_SIGMA, largest_finite, step_cap, step_scale, tolerance_of, within_errors
 from gradcheck._engine.evaluate import Evaluator
-from gradcheck.report import LeafReport
+from gradcheck._engine.noise import local_sigma
+from gradcheck.report import INCONCLUSIVE, LeafReport
 
-__all__ = ["CENTRAL", "FAR", "SAMPLES", "Stencil", "Verdict", "judge_elements", "judge_leaf"]
+__all__ = ["CENTRAL", "LEVELS", "RESOLUTION", "Stencil", "Verdict", "initial_steps", "judge_elements", "judge_leaf"]
+
+CENTRAL = np.array([1.0, -1.0, 2.0, -2.0])
+WIDE = np.array([1.0, -1.0, 2.0, -2.0, 4.0, -4.0])
+LEVELS = 7  # stencils h, h/8, …, h/8⁶ on the ladder
+RESOLUTION = 0.05  # the coarsest relative error bound a pass may rest on: error ≤ RESOLUTION·|analytic| + atol
+
+# the reasons an element is inconclusive, as codes of LeafReport.unresolved
+COARSE, NO_STENCIL, FLAT = (INCONCLUSIVE.index(name) for name in ("coarse", "no smooth stencil", "flat"))
+
+# what a kink at x that no fourth difference can show (jump in slope · 2h below SIX_SIGMA·noise) shifts a central
+# difference by, in units of noise/h; every central estimate's error counts it, so no such kink can hide a bug
+HIDDEN_KINK = SIX_SIGMA / 4
+ROUNDING = 1.5  # a central difference's rounding error, in units of noise/h
 
 
 class Stencil:
-    """f − f(x) at x + k·h·eᵢ for k in ``offsets``, for elements ``idx`` of one leaf; ``h`` are the steps taken.
+    """f − f(x) at x + t for the displacements t actually taken (``offsets·h`` rounded to the leaf's dtype), per
+    element ``idx`` of one leaf. Values are kept relative to f(x), so that differences of a huge f never overflow."""
 
-    Values are kept relative to f(x), so that differences of a huge f never overflow.
-    """
-
-    def __init__(self, h: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> None:
-        self.h, self.offsets, self.values = h, offsets, values
+    def __init__(self, h: np.ndarray, offsets: np.ndarray, t: np.ndarray, values: np.ndarray) -> None:
+        self.h, self.offsets, self.t, self.values = h, offsets, t, values
 
     @classmethod
     def at(cls, ev: Evaluator, k: int, idx: np.ndarray, h: np.ndarray, offsets: np.ndarray, f0: float) -> Stencil:
         base = ev.pristine[k].reshape(-1)[idx].astype(np.float64)
         points = (base[:, None] + offsets * h[:, None]).astype(ev.pristine[k].dtype).astype(np.float64)
         values = ev.at(k, idx, points) - f0
-        values[points == base[:, None]] = np.nan  # a step lost to rounding differentiates nothing
-        return cls(h, offsets, values)
+        t = points - base[:, None]
+        values[t == 0] = np.nan  # a step lost to rounding differentiates nothing
+        return cls(h, offsets, t, values)
 
-    def richardson(self, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Central: numeric and error as in the module docstring."""
-        gp, gm, gp2, gm2 = self.values.T
-        d1 = (gp - gm) / (2 * self.h)
-        d2 = (gp2 - gm2) / (4 * self.h)
+    def col(self, offset: float) -> int:
+        return int(np.flatnonzero(self.offsets == offset)[0])
+
+    def slope(self, s: float) -> np.ndarray:
+        """The central difference between the points at offsets +s and −s."""
+        p, m = self.col(s), self.col(-s)
+        return np.asarray((self.values[:, p] - self.values[:, m]) / (self.t[:, p] - self.t[:, m]))
+
+    def fourth(self, numeric: np.ndarray, s: float) -> np.ndarray:
+        """The fourth difference at spacing s, less the linear part that rounded displacements leave in it."""
+        cols = [self.col(o) for o in (2 * s, s, -s, -2 * s)]
+        c = np.array([1.0, -4.0, -4.0, 1.0])
+        return np.asarray(self.values[:, cols] @ c - numeric * (self.t[:, cols] @ c))
+
+    def estimate(self, noise: np.ndarray, s: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Numeric derivative, its error, and two ways f is shown smooth enough for the error to bound the
+        estimate's, from the central differences at s and 2s (and 4s where the stencil reaches it).
+
+        ``local``: the fourth difference q(s) is rounding (six standard deviations): no kink or jump on ±2s can
+        then shift the estimate by more than the error, whose hidden-kink term covers what q(s) cannot show.
+        ``regime`` (stencils reaching 4s): f is in its Taylor regime, D(2s) − D(4s) ≈ 4·(D(s) − D(2s)) as the h²
+        term makes it, and q(s) is rounding or q(2s) ≈ 16·q(s) as the h⁴ term makes it (a kink makes q grow like
+        h, a jump not at all). A step larger than the first must show the regime: far from it, a smooth f whose
+        derivatives grow with their order fools the local test. The truncation term is abs(D(s) − D(2s)), or,
+        in the regime, the smaller abs(R(s) − R(2s)) of the two extrapolated values."""
+        d1, d2 = self.slope(s), self.slope(2 * s)
         numeric = d1 + (d1 - d2) / 3
-        error = np.abs(d1 - d2) + 1.5 * noise / self.h
-        numeric[~np.isfinite(self.values).all(axis=1)] = np.nan
+        step = np.abs(self.t[:, self.col(s)])
+        limit = SIX_SIGMA * noise
+        # points that rounding has moved far from their offsets (steps near the leaf's ulp) make no stencil
+        spread = np.abs(self.t[:, [self.col(o) for o in (s, -s, 2 * s, -2 * s)]]) / (step[:, None] * [1, 1, 2, 2])
+        numeric[~(np.abs(spread - 1) <= 0.1).all(axis=1)] = np.nan
+        q1 = self.fourth(numeric, s)
+        local = np.abs(q1) <= limit
+        truncation = np.abs(d1 - d2)
+        hidden = HIDDEN_KINK * noise / step
+        regime = np.zeros(numeric.shape, dtype=bool)
+        if 4 * s in self.offsets:
+            d4 = self.slope(4 * s)
+            q2 = self.fourth(numeric, 2 * s)
+            deviation = np.abs(q2 - 16 * q1)
+            squared = np.abs((d2 - d4) - 4 * (d1 - d2)) <= 0.5 * np.abs(d2 - d4) + 8 * noise / step
+            regime = squared & (local | (deviation <= 0.5 * np.abs(q2) + 16 * limit))
+            truncation = np.where(regime, np.fmin(truncation, np.abs(numeric - (d2 + (d2 - d4) / 3))), truncation)
+            # a kink changes q(2s) − 16·q(s) by 28·jump·s and the estimate by jump/2: what the measured deviation
+            # and the rounding leave room for
+            hidden = np.where(local, hidden, (deviation + 16 * limit) / (56 * step))
+        error = truncation + ROUNDING * noise / step + hidden
+        numeric[~np.isfinite(error)] = np.nan
+        finite = np.isfinite(numeric)
+        return numeric, error, np.asarray(local & finite), np.asarray(regime & finite)
+
+    def one_sided(self, noise: np.ndarray, side: float, s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """The derivative from one side (points at side·s, 2s, 4s): quadratic fits through x and two points,
+        Richardson-extrapolated; error their difference plus rounding."""
+        t1, t2, t4 = (self.t[:, self.col(side * m * s)] for m in (1, 2, 4))
+        g1, g2, g4 = (self.values[:, self.col(side * m * s)] for m in (1, 2, 4))
+        s1, s2 = _quadratic_slope(t1, g1, t2, g2), _quadratic_slope(t2, g2, t4, g4)
+        numeric = s1 + (s1 - s2) / 3
+        error = np.abs(s1 - s2) / 3 + 6 * noise / np.abs(t1)
+        numeric[~np.isfinite(error)] = np.nan
         return numeric, error
 
-    def fourth_differences(self) -> np.ndarray:
-        gp, gm, gp2, gm2 = self.values.T
-        result: np.ndarray = gp2 - 4 * gp - 4 * gm + gm2
-        return result
+    def frozen(self, s: float | None = None, side: float = 0.0) -> np.ndarray:
+        """Whether f kept exactly its value at x at every point (of spacing s, on one side if side ≠ 0)."""
+        keep = np.ones(self.offsets.size, dtype=bool)
+        if s is not None:
+            keep &= np.isin(np.abs(self.offsets), [s, 2 * s, 4 * s])
+        if side:
+            keep &= np.sign(self.offsets) == side
+        return np.asarray((self.values[:, keep] == 0).all(axis=1))
 
     def magnitude(self, f0: float) -> np.ndarray:
         """The largest |f| the stencil saw, per element."""
         return abs(f0) + largest_finite(self.values)
 
 
-CENTRAL = np.array([1.0, -1.0, 2.0, -2.0])
-
-
-FAR = np.array([4.0, -4.0])
-
-
-# the offsets, in units of h, of every point a second look has seen, in order (0 is x itself)
-SAMPLES = np.array(
-    [-4, -2, -1, -0.5, -0.25, -0.125, 0, 0.125, 0.25, 0.5, 1, 2, 4]
-)  # a fourth difference of pure rounding stays below this many noise units
+def _quadratic_slope(t1: np.ndarray, g1: np.ndarray, t2: np.ndarray, g2: np.ndarray) -> np.ndarray:
+    """g′(0) of the quadratic through (0, 0), (t1, g1), (t2, g2), written in r = t2/t1 so that no power of a tiny
+    step underflows."""
+    r = t2 / t1
+    return np.asarray((g1 * r**2 - g2) / (t1 * r * (r - 1)))
 
 
 @dataclass
 class Verdict:
     """Per element of the rows being judged: the numeric derivative, its error, the tolerance, the step, whether
-    f has a kink there (and the analytic value is a one-sided derivative or between them), and the size of a jump of
-    f found at x (0 where f is continuous)."""
+    f has a kink at x that the analytic value is a one-sided derivative of (or lies between), the size of a jump
+    of f found at x (0 where f is continuous), and why the element is inconclusive (0: it is not)."""
 
     numeric: np.ndarray
     error: np.ndarray
@@ -75,9 +142,39 @@ class Verdict:
     h: np.ndarray
     kink: np.ndarray
     jump: np.ndarray
+    unresolved: np.ndarray
 
-    def retolerate(self, rows: np.ndarray, a: np.ndarray, rtol: float, atol: float) -> None:
-        self.tolerance[rows] = tolerance_of(a[rows], self.numeric[rows], self.error[rows], rtol, atol)
+    @classmethod
+    def empty(cls, n: int) -> Verdict:
+        nan = np.full(n, np.nan)
+        zeros = np.zeros(n, dtype=bool)
+        return cls(nan, nan.copy(), nan.copy(), nan.copy(), zeros, np.zeros(n), np.zeros(n, dtype=np.int8))
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """What every rule needs: the elements of one leaf and the tolerance rule."""
+
+    ev: Evaluator
+    k: int
+    idx: np.ndarray
+    a: np.ndarray
+    f0: float
+    eps: float
+    rtol: float
+    atol: float
+    resolution: float
+
+    def settle(self, v: Verdict, rows: np.ndarray, numeric: np.ndarray, error: np.ndarray, h: np.ndarray) -> None:
+        """Decide rows on an admissible estimate: a pass must rest on an error within the resolution (else the
+        element is inconclusive, ``coarse``); a failure stands whatever the error, since the error bounds it."""
+        v.numeric[rows], v.error[rows], v.h[rows] = numeric, error, h
+        a = self.a[rows]
+        v.tolerance[rows] = tolerance_of(a, numeric, error, self.rtol, self.atol)
+        passes = np.abs(a - numeric) <= v.tolerance[rows]
+        coarse = passes & (a != 0) & ~(error <= self.resolution * np.abs(a) + self.atol)
+        v.unresolved[rows] = np.where(coarse, COARSE, 0)
+        v.kink[rows], v.jump[rows] = False, 0.0
 
 
 def judge_leaf(
@@ -90,8 +187,11 @@ def judge_leaf(
     rtol: float,
     atol: float,
     step: float | None,
+    *,
+    resolution: float = RESOLUTION,
 ) -> LeafReport:
-    v = judge_elements(ev, k, np.arange(a.size), a.reshape(-1).astype(np.float64), f0, noise, rtol, atol, step)
+    flat = a.reshape(-1).astype(np.float64)
+    v = judge_elements(ev, k, np.arange(a.size), flat, f0, noise, rtol, atol, step, resolution=resolution)
     shape = a.shape
     return LeafReport(
         path,
@@ -103,6 +203,7 @@ def judge_leaf(
         v.kink.reshape(shape),
         jump=v.jump.reshape(shape),
         rtol=rtol,
+        unresolved=v.unresolved.reshape(shape),
     )
 
 
@@ -116,60 +217,49 @@ def judge_elements(
     rtol: float,
     atol: float,
     step: float | None,
+    *,
+    resolution: float = RESOLUTION,
 ) -> Verdict:
-    """Numeric derivative, error, tolerance, kink and jump for elements ``idx`` of leaf k (module docstring)."""
+    """Numeric derivative, error, tolerance, kink, jump and inconclusiveness for elements ``idx`` of leaf k.
+
+    The first stencil (±h, ±2h) decides every element on which f is shown smooth (its fourth difference is
+    rounding), a pass only where the error is within the resolution; the rest go up the certificate ladder."""
     orig = ev.pristine[k]
-    eps = max(ev.f_eps, float(np.finfo(orig.dtype).eps))
-    st = Stencil.at(ev, k, idx, _initial_steps(orig, idx, step), CENTRAL, f0)
-    _shrink_where_not_finite(ev, k, idx, st, f0)
-    # Rounding of f is at least one ulp of the largest value the element's stencil saw. And where f took exactly its
-    # value at x at every point of the stencil while grad predicts a change, f is quantised at least that coarsely
-    # (a func that computes in a lower precision inside) or grad is wrong: either way the step must grow to tell.
-    noise = np.maximum(noise_at_x, eps * st.magnitude(f0))
-    frozen = (st.values == 0).all(axis=1)
-    noise[frozen] = np.maximum(noise[frozen], np.abs(a[frozen]) * st.h[frozen])
-    numeric, error = st.richardson(noise)
-    enlarged, before = _enlarge_steps(ev, k, idx, a, f0, noise, eps, st, numeric, error)
-    v = Verdict(
-        numeric,
-        error,
-        tolerance_of(a, numeric, error, rtol, atol),
-        st.h,
-        np.zeros(a.size, dtype=bool),
-        np.zeros(a.size),
-    )
-    # Failing elements, and passing ones whose error estimate is a quarter of their size or more (a kink inside
-    # the stencil inflates it, and would let a wrong value through): look again.
-    uninformative = error > 0.25 * np.maximum(np.abs(a), np.abs(numeric))
-    redo = np.flatnonzero(~(np.abs(a - numeric) <= v.tolerance) | uninformative)
-    if redo.size:
-        _second_look(ev, k, idx, redo, a, f0, noise, eps, st, v, enlarged, before, rtol, atol)
+    j = _Judge(ev, k, idx, a, f0, max(ev.f_eps, float(np.finfo(orig.dtype).eps)), rtol, atol, resolution)
+    st = Stencil.at(ev, k, idx, initial_steps(orig, idx, step), CENTRAL, f0)
+    _shrink_where_not_finite(j, st)
+    noise = np.maximum(noise_at_x, j.eps * st.magnitude(f0))
+    _measure_frozen(j, st, noise)
+    numeric, error, smooth, _ = st.estimate(noise)
+    enlarged = _enlarge_steps(j, noise, st, numeric, error)
+    smooth |= enlarged
+    flat = st.frozen() & (a != 0) & (np.abs(a) * st.h > noise)
+    v = Verdict.empty(idx.size)
+    rows = np.flatnonzero(smooth & ~flat)
+    j.settle(v, rows, numeric[rows], error[rows], st.h[rows])
+    # A pass too coarse to count is worth a smaller stencil only where truncation, not rounding, made it coarse.
+    truncated = error - (ROUNDING + HIDDEN_KINK) * noise / st.h > (ROUNDING + HIDDEN_KINK) * noise / st.h
+    # A failure on the first stencil is confirmed on the ladder: several kinks inside it can cancel in its fourth
+    # difference and still shift the estimate, and the next stencil down shows it.
+    failing = smooth & ~(np.abs(a - numeric) <= v.tolerance)
+    retry = ~smooth | failing | ((v.unresolved == COARSE) & truncated)
+    v.numeric[flat], v.error[flat], v.h[flat] = 0.0, error[flat], st.h[flat]
+    v.tolerance[flat] = tolerance_of(a[flat], np.zeros(int(flat.sum())), error[flat], rtol, atol)
+    v.unresolved[flat] = FLAT
+    open_rows = np.flatnonzero(retry & ~flat)
+    if open_rows.size:
+        _certify(j, open_rows, noise[open_rows], st.h[open_rows], v)
     return v
 
 
-def _initial_steps(orig: np.ndarray, idx: np.ndarray, step: float | None) -> np.ndarray:
+def initial_steps(orig: np.ndarray, idx: np.ndarray, step: float | None) -> np.ndarray:
+    """eps^(1/3) times each element's own scale (or the fixed ``step``), rounded so that x + h is exact."""
     base = orig.reshape(-1)[idx].astype(np.float64)
     if step is None:
-        h = np.finfo(orig.dtype).eps ** (1 / 3) * element_scale(orig).reshape(-1)[idx]
+        h = np.finfo(orig.dtype).eps ** (1 / 3) * step_scale(orig).reshape(-1)[idx]
     else:
         h = np.full(base.shape, step)
-    # Round x + h to the leaf's dtype and divide by the step that rounding leaves.
     return np.asarray((base + h).astype(orig.dtype).astype(np.float64) - base)
-
-
-def _shrink_where_not_finite(ev: Evaluator, k: int, idx: np.ndarray, st: Stencil, f0: float) -> None:
-    """f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): divide the step by 8,
-    up to twelve times, until it is, and never below the smallest step x + h can still resolve."""
-    orig = ev.pristine[k]
-    for _ in range(12):
-        broken = np.flatnonzero(~np.isfinite(st.values).all(axis=1))
-        base = orig.reshape(-1)[idx[broken]].astype(np.float64)
-        smaller = (base + st.h[broken] / 8).astype(orig.dtype).astype(np.float64) - base
-        broken = broken[smaller > 0]
-        if not broken.size:
-            return
-        again = Stencil.at(ev, k, idx[broken], _rounded_steps(orig, idx[broken], st.h[broken] / 8), st.offsets, f0)
-        st.h[broken], st.values[broken] = again.h, again.values
 
 
 def _rounded_steps(orig: np.ndarray, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -178,32 +268,49 @@ def _rounded_steps(orig: np.ndarray, idx: np.ndarray, h: np.ndarray) -> np.ndarr
     return np.where(rounded > 0, rounded, h)
 
 
-def _enlarge_steps(
-    ev: Evaluator,
-    k: int,
-    idx: np.ndarray,
-    a: np.ndarray,
-    f0: float,
-    noise: np.ndarray,
-    eps: float,
-    st: Stencil,
-    numeric: np.ndarray,
-    error: np.ndarray,
-    rounds: int = 2,
-) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Larger steps where rounding swamps a small derivative (in place).
+def _shrink_where_not_finite(j: _Judge, st: Stencil) -> None:
+    """f not finite somewhere in the stencil (a domain boundary such as log or sqrt near 0): divide the step by 8,
+    up to twelve times, until it is, and never below the smallest step x + h can still resolve."""
+    orig = j.ev.pristine[j.k]
+    for _ in range(12):
+        broken = np.flatnonzero(~np.isfinite(st.values).all(axis=1))
+        base = orig.reshape(-1)[j.idx[broken]].astype(np.float64)
+        smaller = (base + st.h[broken] / 8).astype(orig.dtype).astype(np.float64) - base
+        broken = broken[smaller > 0]
+        if not broken.size:
+            return
+        h = _rounded_steps(orig, j.idx[broken], st.h[broken] / 8)
+        again = Stencil.at(j.ev, j.k, j.idx[broken], h, st.offsets, j.f0)
+        st.h[broken], st.t[broken], st.values[broken] = again.h, again.t, again.values
+
+
+def _measure_frozen(j: _Judge, st: Stencil, noise: np.ndarray) -> None:
+    """Where f kept its value at x on the whole stencil while grad predicts a change above the noise, f may be
+    quantised more coarsely than the ray at x showed (a float32 layer inside a float64 loss): measure the rounding
+    along this element itself, on spacings far below the step, and take it as this element's noise if larger. A
+    flat stretch, a kink or a jump shows no rounding there and adds nothing."""
+    rows = np.flatnonzero(st.frozen() & (j.a != 0) & (np.abs(j.a) * st.h > noise))
+    if rows.size:
+        sigma = local_sigma(j.ev, j.k, j.idx[rows], j.f0, st.h[rows])
+        noise[rows] = np.maximum(noise[rows], 4 * sigma)
+
+
+def _enlarge_steps(j: _Judge, noise: np.ndarray, st: Stencil, numeric: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Larger steps where rounding swamps a small derivative (in place); returns which elements got one.
 
     An element whose error estimate is over 1% of its size and mostly rounding (f barely changes along it, as for
     the first layer of a deep sigmoid network) is differentiated again with the step that balances the two error
-    terms, at most 1000× larger per round and never beyond a tenth of the element's scale. The new estimate is kept
-    when it is more precise, agrees with the old one within their errors, its fourth differences at h and 2h are
-    within the noise, and its one-sided derivatives agree with each other (a larger step must not cross a kink).
-    """
-    cap = 0.1 * element_scale(ev.pristine[k]).reshape(-1)[idx]
-    before = (st.h.copy(), st.values.copy(), numeric.copy(), error.copy())
+    terms, never beyond the element's cap; a step on which f was not smooth is bisected in log-space with the last
+    good one. The new estimate is kept when it is more precise, agrees with the old one within their errors, f is
+    in its Taylor regime on it, and its one-sided derivatives agree with each other and with the central one."""
+    orig = j.ev.pristine[j.k]
+    cap = step_cap(orig).reshape(-1)[j.idx]
     enlarged = np.zeros(st.h.size, dtype=bool)
-    for _ in range(rounds):
-        rounding = 1.5 * noise / st.h
+    rejected = np.full(st.h.size, np.inf)  # the smallest step on which f was not shown smooth
+    frozen = np.zeros(st.h.size)  # the largest step on which f never left its value: too small to see anything
+    a = j.a
+    for _ in range(8):
+        rounding = (ROUNDING + HIDDEN_KINK) * noise / st.h
         truncation = np.maximum(error - rounding, 0)
         coarse = (
             (error > 0.01 * np.maximum(np.abs(a), np.abs(numeric)))
@@ -215,316 +322,289 @@ def _enlarge_steps(
         if not rows.size:
             break
         factor = _step_factor(a[rows], numeric[rows], rounding[rows], truncation[rows])
-        h = _rounded_steps(ev.pristine[k], idx[rows], np.minimum(st.h[rows] * factor, cap[rows]))
-        bigger = Stencil.at(ev, k, idx[rows], h, CENTRAL, f0)
-        far = Stencil.at(ev, k, idx[rows], h, FAR, f0).values
-        noise2 = np.maximum(noise[rows], eps * np.fmax(bigger.magnitude(f0), abs(f0) + largest_finite(far)))
-        n2, e2 = bigger.richardson(noise2)
-        # A kink at x too small for the fourth difference to show (jump·2h below 1.5·√70·noise) still shifts a
-        # central difference by up to half the jump: on a larger step that allowance must be paid explicitly.
-        e2 = e2 + SIX_SIGMA * noise2 / (4 * bigger.h)
-        smooth = _smooth_on(bigger, far, noise2, n2, e2)
-        keep = np.isfinite(n2) & (e2 < error[rows]) & within_errors(n2, e2, numeric[rows], error[rows]) & smooth
+        # a step on which f was not smooth is too large: try the geometric mean with the one that was
+        low = np.fmax(st.h[rows], frozen[rows])  # the largest step known to be too small
+        target = np.fmax(st.h[rows] * factor, 64 * frozen[rows])
+        target = np.minimum(np.minimum(target, cap[rows]), np.sqrt(low * rejected[rows]))
+        h = _rounded_steps(orig, j.idx[rows], target)
+        bigger = Stencil.at(j.ev, j.k, j.idx[rows], h, WIDE, j.f0)
+        noise2 = np.maximum(noise[rows], j.eps * bigger.magnitude(j.f0))
+        n2, e2, _, regime = bigger.estimate(noise2)
+        keep = (
+            regime
+            & (e2 < error[rows])
+            & within_errors(n2, e2, numeric[rows], error[rows])
+            & _sides_agree(bigger, noise2, n2, e2)
+            & ~bigger.frozen()
+        )
         take = rows[keep]
-        st.h[take], st.values[take] = bigger.h[keep], bigger.values[keep]
+        st.h[take], st.t[take], st.values[take] = bigger.h[keep], bigger.t[keep][:, :4], bigger.values[keep][:, :4]
         noise[take] = noise2[keep]
         numeric[take], error[take] = n2[keep], e2[keep]
         enlarged[take] = True
-    return enlarged, before
+        still = bigger.frozen()
+        frozen[rows[still]] = h[still]
+        refused = ~keep & ~still
+        rejected[rows[refused]] = np.minimum(rejected[rows[refused]], h[refused])
+    return enlarged
 
 
 def _step_factor(a: np.ndarray, numeric: np.ndarray, rounding: np.ndarray, truncation: np.ndarray) -> np.ndarray:
     """How much larger a step should be: the factor that balances the two error terms, or (when the truncation
     estimate is itself mostly rounding) the one that brings rounding under 0.3% of the derivative, whichever is
-    larger, between 2 and 1000."""
+    larger, and at least 2 (the cap and the smoothness of f on the new step bound it)."""
     mag = np.maximum(np.abs(a), np.abs(numeric))
     balance = np.cbrt(rounding / (2 * np.maximum(truncation, 1e-300)))
     quiet = rounding / np.maximum(0.003 * mag, 1e-300)
-    return np.asarray(np.clip(np.fmax(balance, quiet), 2, 1000))
+    return np.asarray(np.fmax(np.fmax(balance, quiet), 2))
 
 
-def _smooth_on(
-    bigger: Stencil, far: np.ndarray, noise: np.ndarray, numeric: np.ndarray, error: np.ndarray
-) -> np.ndarray:
-    """Whether f is smooth on a larger stencil: fourth differences at h and 2h within the noise, and the one-sided
-    derivatives agreeing with each other and with the central one (a larger step must not cross a kink)."""
-    gp, gm, gp2, gm2 = bigger.values.T
-    right, right_err = _one_sided(gp, gp2, far[:, 0], bigger.h, noise)
-    left, left_err = _one_sided(gm, gm2, far[:, 1], -bigger.h, noise)
+def _sides_agree(st: Stencil, noise: np.ndarray, numeric: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """The one-sided derivatives on a stencil of ±h, ±2h, ±4h agree with each other and with the central one (a
+    larger step must not straddle a kink)."""
+    left, left_err = st.one_sided(noise, -1.0)
+    right, right_err = st.one_sided(noise, 1.0)
     return np.asarray(
-        (np.abs(bigger.fourth_differences()) <= SIX_SIGMA * noise)
-        & (np.abs(far[:, 0] - 4 * gp2 - 4 * gm2 + far[:, 1]) <= SIX_SIGMA * noise)
-        & within_errors(left, left_err, right, right_err)
+        within_errors(left, left_err, right, right_err)
         & within_errors(left, left_err, numeric, error)
         & within_errors(right, right_err, numeric, error)
     )
 
 
-def _one_sided(
-    g1: np.ndarray, g2: np.ndarray, g4: np.ndarray, h: np.ndarray, noise: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Second-order one-sided differences at steps h and 2h (h < 0 for the left side), Richardson-extrapolated.
-
-    With g(t) = f(x + t) − f(x): S(h) = (4g(h) − g(2h)) / 2h has error c·h² + rounding ≤ 4·noise/|h|; S(2h) uses
-    g(2h) and g(4h).
-    """
-    s1 = (4 * g1 - g2) / (2 * h)
-    s2 = (4 * g2 - g4) / (4 * h)
-    numeric = s1 + (s1 - s2) / 3
-    error = np.abs(s1 - s2) / 3 + 6 * noise / np.abs(h)
-    numeric[~(np.isfinite(g1) & np.isfinite(g2) & np.isfinite(g4))] = np.nan
-    return numeric, error
-
-
 @dataclass
-class _Looks:
-    """A second look at some elements: one-sided derivatives on the step and on a step 8× smaller, a central one on
-    the smaller step, and whether fourth differences show f to be smooth within the stencil."""
+class _Ladder:
+    """Per open element and level (h/8^level): the central estimate, whether f is smooth on it, the one-sided
+    derivatives on the level's points and, as their check, on points half as far (nan on the finest level), each
+    with its error."""
 
-    estimates: list[tuple[np.ndarray, np.ndarray]]  # central (first), left, right, fine
-    finer: list[tuple[np.ndarray, np.ndarray]]  # one-sided on the smaller step: left8, right8
-    d4_smooth: np.ndarray
-    noise: np.ndarray
-    values: np.ndarray  # (rows, 13): f − f(x) at SAMPLES·h
+    h: np.ndarray  # (rows, LEVELS)
+    central: tuple[np.ndarray, np.ndarray]
+    smooth: np.ndarray
+    left: tuple[np.ndarray, np.ndarray]
+    right: tuple[np.ndarray, np.ndarray]
+    left_check: tuple[np.ndarray, np.ndarray]
+    right_check: tuple[np.ndarray, np.ndarray]
+    noise: np.ndarray  # (rows,)
+    finest: Stencil  # every point of every level
 
-
-def _look_again(
-    ev: Evaluator,
-    k: int,
-    idx: np.ndarray,
-    f0: float,
-    noise: np.ndarray,
-    eps: float,
-    st: Stencil,
-    numeric: np.ndarray,
-    error: np.ndarray,
-    a: np.ndarray,
-) -> _Looks:
-    h = st.h
-    far = Stencil.at(ev, k, idx, h, FAR, f0).values
-    near = Stencil.at(ev, k, idx, h / 8, CENTRAL, f0)
-    near_far = Stencil.at(ev, k, idx, h / 8, FAR, f0).values
-    seen = largest_finite(np.column_stack([far, near.values, near_far]))
-    noise_r = np.maximum(noise, eps * (abs(f0) + seen))
-    gp, gm, gp2, gm2 = st.values.T
-    nfp, nfm, nfp2, nfm2 = near.values.T
-    right = _one_sided(gp, gp2, far[:, 0], h, noise_r)
-    left = _one_sided(gm, gm2, far[:, 1], -h, noise_r)
-    fine = near.richardson(noise_r)
-    # One-sided again on the finer step: a second kink within 4h on one side spoils the coarse one-sided value.
-    right8 = _one_sided(nfp, nfp2, near_far[:, 0], h / 8, noise_r)
-    left8 = _one_sided(nfm, nfm2, near_far[:, 1], -h / 8, noise_r)
-    # A stencil on which f never left its value at x, while grad predicts a change, saw f's quantisation (or a wrong
-    # grad), not a derivative: it vouches for nothing.
-    for (_, ue), points in (
-        (fine, near.values),
-        (right8, np.column_stack([nfp, nfp2, near_far[:, 0]])),
-        (left8, np.column_stack([nfm, nfm2, near_far[:, 1]])),
-    ):
-        frozen = (points == 0).all(axis=1) & (a != 0)
-        ue[frozen] = np.maximum(ue[frozen], 6 * np.abs(a[frozen]))
-    # Fourth differences at spacings h and 2h: a kink at distance d in (0, 2h) makes at least one of them of order
-    # jump·h (each alone is blind at one d), while rounding keeps both near √70·σ = √70·noise/4.
-    d4_2h = far[:, 0] - 4 * gp2 - 4 * gm2 + far[:, 1]
-    d4_smooth = np.fmax(np.abs(st.fourth_differences()), np.abs(d4_2h)) <= SIX_SIGMA * noise_r
-    values = np.column_stack(
-        [
-            far[:, 1],
-            gm2,
-            gm,
-            near_far[:, 1],
-            nfm2,
-            nfm,
-            np.zeros(idx.size),
-            nfp,
-            nfp2,
-            near_far[:, 0],
-            gp,
-            gp2,
-            far[:, 0],
-        ]
-    )
-    return _Looks([(numeric, error), left, right, fine], [left8, right8], d4_smooth, noise_r, values)
+    def subset(self, mask: np.ndarray) -> _Ladder:
+        st = self.finest
+        pairs = [(u[mask], ue[mask]) for u, ue in (self.central, self.left, self.right)]
+        checks = [(u[mask], ue[mask]) for u, ue in (self.left_check, self.right_check)]
+        return _Ladder(
+            self.h[mask],
+            pairs[0],
+            self.smooth[mask],
+            pairs[1],
+            pairs[2],
+            checks[0],
+            checks[1],
+            self.noise[mask],
+            Stencil(st.h[mask], st.offsets, st.t[mask], st.values[mask]),
+        )
 
 
-def _second_look(
-    ev: Evaluator,
-    k: int,
-    idx: np.ndarray,
-    redo: np.ndarray,
-    a: np.ndarray,
-    f0: float,
-    noise: np.ndarray,
-    eps: float,
-    st: Stencil,
-    v: Verdict,
-    enlarged: np.ndarray,
-    before: tuple[np.ndarray, ...],
-    rtol: float,
-    atol: float,
-) -> None:
-    """Kinks, domain boundaries and jumps among the elements ``redo`` (rows of idx), in place."""
-    sub = Stencil(st.h[redo], st.offsets, st.values[redo])
-    looks = _look_again(ev, k, idx[redo], f0, noise[redo], eps, sub, v.numeric[redo], v.error[redo], a[redo])
-    (left, left_err), (right, right_err) = looks.estimates[1], looks.estimates[2]
-    # f not finite on one side of x (a domain boundary): the finite side's derivative is the numeric value.
-    one_side = np.isnan(v.numeric[redo]) & (np.isfinite(left) != np.isfinite(right))
-    side = np.where(np.isfinite(left), left, right)
-    side_err = np.where(np.isfinite(left), left_err, right_err)
-    fix = redo[one_side]
-    v.numeric[fix], v.error[fix] = side[one_side], side_err[one_side]
-    v.retolerate(fix, a, rtol, atol)
-    smooth = looks.d4_smooth.copy()
-    for i, (u, ue) in enumerate(looks.estimates):
-        for w, we in looks.estimates[i + 1 :]:
-            smooth &= within_errors(u, ue, w, we)
-    # A step that was enlarged and turns out to straddle a kink was not valid: go back to the first estimate.
-    revert = redo[enlarged[redo] & ~smooth]
-    if revert.size:
-        v.h[revert], st.values[revert] = before[0][revert], before[1][revert]
-        v.numeric[revert], v.error[revert] = before[2][revert], before[3][revert]
-        v.retolerate(revert, a, rtol, atol)
-        smooth |= enlarged[redo]  # judged by the first estimate alone from here on
-    # Looks smooth, but a kink at x whose jump·2h is below the fourth-difference threshold would not show, and
-    # it shifts the central difference by up to half the jump: allow for it before calling a failure.
-    hidden = redo[smooth & ~enlarged[redo]]
-    v.error[hidden] += SIX_SIGMA * noise[hidden] / (4 * v.h[hidden])
-    v.retolerate(hidden, a, rtol, atol)
-    rough = ~smooth & ~one_side
-    rough_looks = _subset(looks, rough)
-    _judge_kinks(redo[rough], a, v, rough_looks, rtol, atol)
-    _find_jumps(ev, k, idx, redo[rough], a, f0, v, rough_looks, rtol, atol)
-
-
-def _subset(looks: _Looks, mask: np.ndarray) -> _Looks:
-    return _Looks(
-        [(u[mask], ue[mask]) for u, ue in looks.estimates],
-        [(u[mask], ue[mask]) for u, ue in looks.finer],
-        looks.d4_smooth[mask],
-        looks.noise[mask],
-        looks.values[mask],
+def _climb(j: _Judge, rows: np.ndarray, noise: np.ndarray, h: np.ndarray) -> _Ladder:
+    """Evaluate every level of the ladder for rows: ±h, ±2h, ±4h for h, h/8, …, h/8⁶ (one batch of calls)."""
+    scales = 8.0 ** -np.arange(LEVELS)
+    offsets = (WIDE[None, :] * scales[:, None]).reshape(-1)
+    st = Stencil.at(j.ev, j.k, j.idx[rows], h, offsets, j.f0)
+    noise = np.maximum(noise, j.eps * st.magnitude(j.f0))
+    moves = j.a[rows] != 0
+    names = ("n", "e", "s", "l", "le", "r", "re", "lc", "lce", "rc", "rce")
+    cols: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    nan = np.full(rows.size, np.nan)
+    for level, s in enumerate(scales):
+        n, e, _, regime = st.estimate(noise, s)
+        # on the ladder f must show its Taylor regime: several kinks within a step can cancel in one fourth
+        # difference, not in the scaling of the differences across three steps
+        smooth = regime & ~(st.frozen(s) & moves)
+        sides = []
+        for scale in (s, s / 2):
+            for side in (-1.0, 1.0):
+                if scale < s and level == LEVELS - 1:
+                    sides.append((nan, nan))
+                    continue
+                u, ue = st.one_sided(noise, side, scale)
+                ue[st.frozen(scale, side) & moves] = np.inf  # a side on which f never moved vouches for nothing
+                sides.append((u, ue))
+        values = (n, e, smooth, *sides[0], *sides[1], *sides[2], *sides[3])
+        for name, value in zip(names, values):
+            cols[name].append(value)
+    out = {name: np.column_stack(value) for name, value in cols.items()}
+    return _Ladder(
+        h[:, None] * scales[None, :],
+        (out["n"], out["e"]),
+        out["s"],
+        (out["l"], out["le"]),
+        (out["r"], out["re"]),
+        (out["lc"], out["lce"]),
+        (out["rc"], out["rce"]),
+        noise,
+        st,
     )
 
 
-def _judge_kinks(rows: np.ndarray, a: np.ndarray, v: Verdict, looks: _Looks, rtol: float, atol: float) -> None:
-    """Elements where f is not smooth within the stencil: the analytic value passes as a kink if it matches a
-    one-sided derivative, the derivative on the finer stencil or lies between the one-sided ones (a subgradient);
-    otherwise the most precise of those estimates becomes the numeric value, so that an element that passed only
-    on an inflated error estimate fails."""
-    if not rows.size:
-        return
-    ar = a[rows]
-    first_tol = v.tolerance[rows]
-    matches = np.zeros(rows.size, dtype=bool)
-
-    # Only an estimate whose own error is small (a tenth of the values, or within four times the first tolerance:
-    # a one-sided difference amplifies rounding four times as much as a central one) may vouch for the analytic
-    # value: a one-sided stencil that straddles another kink has a large error, and matching within that would pass
-    # anything.
-    def usable(u: np.ndarray, ue: np.ndarray) -> np.ndarray:
-        result: np.ndarray = (ue <= 0.1 * np.maximum(np.abs(u), np.abs(ar))) | (ue <= 4 * first_tol)
-        return result
-
-    # And only a stable one: a one-sided derivative that the step 8× smaller confirms, a finer central one that
-    # both finer one-sided ones confirm. Rounding coarse enough to look like a kink (a staircase) confirms nothing.
-    (left, left_err), (right, right_err), (fine, fine_err) = looks.estimates[1:4]
-    (left8, left8_err), (right8, right8_err) = looks.finer
-
-    def agree(u: np.ndarray, ue: np.ndarray, w: np.ndarray, we: np.ndarray) -> np.ndarray:
-        return within_errors(
-            u, ue + rtol * np.abs(u), w, we
-        )  # up to rtol: points off x are rounded to the leaf's dtype
-
-    stable_left = agree(left, left_err, left8, left8_err)
-    stable_right = agree(right, right_err, right8, right8_err)
-    stable_fine = agree(left8, left8_err, right8, right8_err) & agree(fine, fine_err, left8, left8_err)
-    for (u, ue), stable in (
-        ((left, left_err), stable_left),
-        ((left8, left8_err), stable_left),
-        ((right, right_err), stable_right),
-        ((right8, right8_err), stable_right),
-        ((fine, fine_err), stable_fine),
-    ):
-        matches |= stable & usable(u, ue) & (np.abs(ar - u) <= tolerance_of(ar, u, ue, rtol, atol))
-    # between the one-sided derivatives (both stable), each end widened by its tolerance where it is usable
-    left_tol = tolerance_of(ar, left, np.where(usable(left, left_err), left_err, 0.0), rtol, atol)
-    right_tol = tolerance_of(ar, right, np.where(usable(right, right_err), right_err, 0.0), rtol, atol)
-    low = np.fmin(left - left_tol, right - right_tol)
-    high = np.fmax(left + left_tol, right + right_tol)
-    matches |= stable_left & stable_right & (ar >= low) & (ar <= high)
-    v.kink[rows] = matches
-    refute = ~matches
-    if refute.any():
-        cand = np.stack([u for u, _ in looks.estimates[1:]])[:, refute]
-        cand_err = np.stack([ue for _, ue in looks.estimates[1:]])[:, refute]
-        best = np.argmin(np.where(np.isfinite(cand) & np.isfinite(cand_err), cand_err, np.inf), axis=0)
-        cols = np.arange(int(refute.sum()))
-        bad = rows[refute]
-        v.numeric[bad], v.error[bad] = cand[best, cols], cand_err[best, cols]
-        v.retolerate(bad, a, rtol, atol)
+def _first(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, whether any column is set and the first one that is."""
+    return np.asarray(mask.any(axis=1)), np.asarray(np.argmax(mask, axis=1))
 
 
-def _find_jumps(
-    ev: Evaluator,
-    k: int,
-    idx: np.ndarray,
-    rows: np.ndarray,
-    a: np.ndarray,
-    f0: float,
-    v: Verdict,
-    looks: _Looks,
-    rtol: float,
-    atol: float,
-) -> None:
-    """Tell a jump of f from a kink among the non-smooth elements ``rows``, in place.
-
-    The steepest of the intervals between the points already seen is bisected down to adjacent floating-point
-    numbers, keeping the half where f changes more, while f changes across it by more than its noise and a
-    millionth of its size. A continuous f changes over an interval of width w by at most
-    its slope times w; a jump keeps its size however small w gets. A jump is then either away from x, and the
-    element is differentiated again with a step that stays on x's side of it, or at x, where no derivative exists
-    and the element fails, reported with the jump's size.
-    """
-    finite = np.isfinite(looks.values).all(axis=1)
-    rows, looks = rows[finite], _subset(looks, finite)
-    if not rows.size:
-        return
-    orig = ev.pristine[k]
-    base = orig.reshape(-1)[idx[rows]].astype(np.float64)
-    h = v.h[rows]
-    g = looks.values
-    steepest = np.argmax(np.abs(np.diff(g, axis=1)) / np.diff(SAMPLES), axis=1)
+def _certify(j: _Judge, rows: np.ndarray, noise: np.ndarray, h: np.ndarray, v: Verdict) -> None:
+    """The certificate ladder for elements the first stencil could not decide, in place: the coarsest level on
+    which f is shown smooth and that decides; else one-sided derivatives stable across two levels (a kink at x, or
+    a domain boundary); else a jump located at x (the element fails); else the element is inconclusive."""
+    lad = _climb(j, rows, noise, h)
+    a = j.a[rows][:, None]
+    n, e = lad.central
+    tol = tolerance_of(a, n, e, j.rtol, j.atol)
+    passes = np.abs(a - n) <= tol
+    resolved = (a == 0) | (e <= j.resolution * np.abs(a) + j.atol)
+    # a level decides only if the next one down, where it shows f smooth, agrees with it within their errors
+    finer = np.column_stack([lad.smooth[:, 1:], np.zeros(rows.size, dtype=bool)])
+    nf = np.column_stack([n[:, 1:], np.full(rows.size, np.nan)])
+    ef = np.column_stack([e[:, 1:], np.full(rows.size, np.nan)])
+    consistent = ~finer | within_errors(n, e, nf, ef)
+    decides = lad.smooth & consistent & (~passes | resolved)
+    found, level = _first(decides)
     pick = np.arange(rows.size)
-    lo = (base + SAMPLES[steepest] * h).astype(orig.dtype).astype(np.float64)
-    hi = (base + SAMPLES[steepest + 1] * h).astype(orig.dtype).astype(np.float64)
-    g_lo, g_hi = g[pick, steepest].copy(), g[pick, steepest + 1].copy()
-    # Below a millionth of f, a step of f is indistinguishable from the rounding of a func that computes in float32
-    # inside (its steps are 6e-8 of f): such steps are rounding, never reported as jumps.
-    threshold = np.maximum(SIX_SIGMA * looks.noise, 1e-6 * (abs(f0) + largest_finite(g)))
-    active = _bisect(ev, k, idx[rows], f0, (lo, hi, g_lo, g_hi), threshold)
-    slope = np.fmax(np.abs(a[rows]), np.nanmax(np.abs(np.stack([u for u, _ in looks.estimates + looks.finer])), axis=0))
-    size = np.abs(g_hi - g_lo)
-    jumped = ~active & (size > 8 * np.nan_to_num(slope, nan=0.0) * np.abs(hi - lo) + threshold)
-    position = (lo + hi) / 2 - base
-    scale = element_scale(orig).reshape(-1)[idx[rows]]
-    away = jumped & (np.abs(position) / 3 >= 1e3 * float(np.finfo(orig.dtype).eps) * scale)
-    if away.any():
-        # The jump's own size counts as noise there: a "jump" of rounding size is one step of a staircase (a
-        # func that computes in a coarser precision inside), and the smaller stencil will meet its other steps.
-        noise = np.maximum(looks.noise[away], size[away])
-        _differentiate_before(ev, k, idx, rows[away], np.abs(position[away]) / 3, a, f0, v, noise, rtol, atol)
-    at_x = rows[jumped & ~away]
-    v.jump[at_x], v.kink[at_x] = size[jumped & ~away], False
+    j.settle(v, rows[found], n[pick, level][found], e[pick, level][found], lad.h[pick, level][found])
+    if not found.all():
+        _one_sided_certificate(j, rows[~found], lad.subset(~found), v)
 
 
-def _bisect(
-    ev: Evaluator, k: int, targets: np.ndarray, f0: float, interval: tuple[np.ndarray, ...], threshold: np.ndarray
+def _stable(
+    j: _Judge, mag: np.ndarray, estimate: tuple[np.ndarray, np.ndarray], check: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
+    """Per row and level: a one-sided estimate agrees with its check on points half as far, within their errors
+    and the rounding of the points, its error is within the resolution of ``mag`` (the larger of the analytic
+    value and both one-sided derivatives) and the check's within twice that."""
+    (u, ue), (c, ce) = estimate, check
+    usable = np.isfinite(u) & (ue <= j.resolution * mag + j.atol) & (ce <= 2 * j.resolution * mag + j.atol)
+    return np.asarray(usable & (np.abs(u - c) <= ue + ce + j.rtol * mag))
+
+
+def _one_sided_certificate(j: _Judge, rows: np.ndarray, lad: _Ladder, v: Verdict) -> None:
+    """No level shows f smooth across x: the coarsest pair of levels on which a one-sided derivative (both, or the
+    only finite side) is stable decides. Two stable sides that differ are a kink at x: the analytic value passes
+    if it is either or between them. Two that agree are a smooth f seen from both sides."""
+    a = j.a[rows]
+    (left, left_err), (right, right_err) = lad.left, lad.right
+    mag = np.fmax(np.abs(a)[:, None], np.fmax(np.nan_to_num(np.abs(left)), np.nan_to_num(np.abs(right))))
+    stable_left, stable_right = _stable(j, mag, lad.left, lad.left_check), _stable(j, mag, lad.right, lad.right_check)
+    finite_left, finite_right = np.isfinite(left).any(axis=1), np.isfinite(right).any(axis=1)
+    both, lb = _first(stable_left & stable_right)
+    only_left, ll = _first(stable_left & ~finite_right[:, None])
+    only_right, lr = _first(stable_right & ~finite_left[:, None])
+    pick = np.arange(rows.size)
+    lv, le = left[pick, lb], left_err[pick, lb]
+    rv, re = right[pick, lb], right_err[pick, lb]
+    kink = both & ~within_errors(lv, le, rv, re)
+    same = both & ~kink
+    j.settle(v, rows[same], ((lv + rv) / 2)[same], (np.fmax(le, re) + np.abs(lv - rv) / 2)[same], lad.h[pick, lb][same])
+    for mask, level, (u, ue) in ((only_left & ~both, ll, lad.left), (only_right & ~both & ~only_left, lr, lad.right)):
+        j.settle(v, rows[mask], u[pick, level][mask], ue[pick, level][mask], lad.h[pick, level][mask])
+    if kink.any():
+        _judge_kink(j, rows[kink], (lv[kink], le[kink]), (rv[kink], re[kink]), lad.h[pick, lb][kink], v)
+    rest = ~(both | only_left | only_right)
+    # one stable side alone: its derivative is f′(x) if f is smooth at x and a valid one-sided value at a kink, so
+    # it vouches for an analytic value that matches it, and for nothing else
+    for stable, (u, ue) in ((stable_left, lad.left), (stable_right, lad.right)):
+        some, level = _first(stable)
+        value, err = u[pick, level], ue[pick, level]
+        match = rest & some & (np.abs(a - value) <= tolerance_of(a, value, err, j.rtol, j.atol))
+        j.settle(v, rows[match], value[match], err[match], lad.h[pick, level][match])
+        rest &= ~match
+        if match.any():  # unless the other side jumps: then no derivative exists at x
+            size = _jump_at_x(j, rows[match], lad.subset(match))
+            _fail_jumps(v, rows[match][size > 0], size[size > 0], lad.h[match, 0][size > 0])
+    if rest.any():
+        _coarse_or_jump(j, rows[rest], lad.subset(rest), v)
+
+
+def _coarse_or_jump(j: _Judge, rows: np.ndarray, lad: _Ladder, v: Verdict) -> None:
+    """Neither a deciding level nor stable one-sided derivatives: where some level shows f smooth, its most
+    precise estimate stands (a failure stands; a pass is too coarse to count, and the element is inconclusive);
+    elsewhere a jump at x fails the element, or it is inconclusive."""
+    n, e = lad.central
+    smooth = np.asarray(lad.smooth.any(axis=1))
+    pick = np.arange(rows.size)
+    best = np.where(lad.smooth, e, np.inf).argmin(axis=1)
+    j.settle(v, rows[smooth], n[pick, best][smooth], e[pick, best][smooth], lad.h[pick, best][smooth])
+    if not smooth.all():
+        _jump_or_inconclusive(j, rows[~smooth], lad.subset(~smooth), v)
+
+
+def _judge_kink(
+    j: _Judge,
+    rows: np.ndarray,
+    left: tuple[np.ndarray, np.ndarray],
+    right: tuple[np.ndarray, np.ndarray],
+    h: np.ndarray,
+    v: Verdict,
+) -> None:
+    """A kink at x, shown by one-sided derivatives that are each stable and differ: the analytic value passes if it
+    is one of them or lies between them (a subgradient); otherwise the nearer one is the numeric value and the
+    element fails."""
+    a = j.a[rows]
+    (lv, le), (rv, re) = left, right
+    lt, rt = tolerance_of(a, lv, le, j.rtol, j.atol), tolerance_of(a, rv, re, j.rtol, j.atol)
+    inside = (a >= np.fmin(lv - lt, rv - rt)) & (a <= np.fmax(lv + lt, rv + rt))
+    nearer = np.abs(a - lv) <= np.abs(a - rv)
+    j.settle(v, rows, np.where(nearer, lv, rv), np.where(nearer, le, re), h)
+    v.kink[rows] = inside
+    v.unresolved[rows] = 0
+
+
+def _jump_or_inconclusive(j: _Judge, rows: np.ndarray, lad: _Ladder, v: Verdict) -> None:
+    """No certificate at any level: f jumps at x (the element fails with the jump's size), or the element is
+    inconclusive (a singularity or features too close to x to resolve)."""
+    size = _jump_at_x(j, rows, lad)
+    _fail_jumps(v, rows, size, lad.h[:, 0])
+    v.unresolved[rows] = np.where(size > 0, 0, NO_STENCIL)
+
+
+def _fail_jumps(v: Verdict, rows: np.ndarray, size: np.ndarray, h: np.ndarray) -> None:
+    at = rows[size > 0]
+    v.numeric[rows], v.error[rows], v.tolerance[rows], v.h[rows] = np.nan, np.nan, np.nan, h
+    v.kink[rows], v.jump[rows], v.unresolved[at] = False, size, 0
+
+
+def _jump_at_x(j: _Judge, rows: np.ndarray, lad: _Ladder) -> np.ndarray:
+    """The size of a jump of f between x and its neighbouring float, per row (0 where there is none), located by
+    bisection from the finest level at which f is finite on both sides, on the side where f moved more."""
+    orig = j.ev.pristine[j.k]
+    base = orig.reshape(-1)[j.idx[rows]].astype(np.float64)
+    st = lad.finest
+    pick = np.arange(rows.size)
+    finite = np.isfinite(st.values)
+    col_p = [st.col(s) for s in 8.0 ** -np.arange(LEVELS)]
+    col_m = [st.col(-s) for s in 8.0 ** -np.arange(LEVELS)]
+    both = finite[:, col_p] & finite[:, col_m]
+    last = LEVELS - 1 - np.argmax(both[:, ::-1], axis=1)
+    cp, cm = np.array(col_p)[last], np.array(col_m)[last]
+    gp, gm = st.values[pick, cp], st.values[pick, cm]
+    right = np.abs(gp) >= np.abs(gm)
+    hi = base + np.where(right, st.t[pick, cp], st.t[pick, cm])
+    g_hi = np.where(right, gp, gm)
+    lo, g_lo = base.copy(), np.zeros(rows.size)
+    threshold = np.maximum(SIX_SIGMA * lad.noise, 1e-6 * (abs(j.f0) + largest_finite(st.values)))
+    _bisect(j, j.idx[rows], (lo, hi, g_lo, g_hi), threshold)
+    # a continuous f changes over the last interval by at most its slope times the width; a jump keeps its size
+    # (the slopes of the coarsest level: a jump inflates a slope on a step s only by its size over s)
+    slopes = np.abs(np.column_stack([lad.central[0][:, 0], lad.left[0][:, 0], lad.right[0][:, 0], j.a[rows]]))
+    slope = np.nanmax(np.where(np.isfinite(slopes), slopes, 0.0), axis=1)
+    size = np.abs(g_hi - g_lo)
+    jumped = size > threshold + 8 * slope * np.abs(hi - lo)
+    at_x = both.any(axis=1) & jumped & (np.minimum(np.abs(lo - base), np.abs(hi - base)) == 0)
+    return np.where(at_x, size, 0.0)
+
+
+def _bisect(j: _Judge, targets: np.ndarray, interval: tuple[np.ndarray, ...], threshold: np.ndarray) -> None:
     """Halve each interval (lo, hi), with f − f(x) at its ends (g_lo, g_hi), all updated in place, keeping the half
-    where f changes more, while f changes across it by more than ``threshold`` and a float lies strictly inside.
-    Returns which intervals were still changing when the floats ran out: those hold a jump."""
+    where f changes more, while f changes across it by more than ``threshold`` and a float lies strictly inside."""
     lo, hi, g_lo, g_hi = interval
-    dtype = ev.pristine[k].dtype
+    dtype = j.ev.pristine[j.k].dtype
     active = np.ones(targets.size, dtype=bool)
     for _ in range(80):
         mid = ((lo + hi) / 2).astype(dtype).astype(np.float64)
@@ -532,32 +612,10 @@ def _bisect(
         r = np.flatnonzero(active)
         if not r.size:
             break
-        g_mid = ev.at(k, targets[r], mid[r][:, None])[:, 0] - f0
+        g_mid = j.ev.at(j.k, targets[r], mid[r][:, None])[:, 0] - j.f0
         ok = np.isfinite(g_mid)
         active[r[~ok]] = False
         r, g_mid = r[ok], g_mid[ok]
         left = np.abs(g_mid - g_lo[r]) >= np.abs(g_hi[r] - g_mid)
         hi[r], g_hi[r] = np.where(left, mid[r], hi[r]), np.where(left, g_mid, g_hi[r])
         lo[r], g_lo[r] = np.where(left, lo[r], mid[r]), np.where(left, g_lo[r], g_mid)
-    return active
-
-
-def _differentiate_before(
-    ev: Evaluator,
-    k: int,
-    idx: np.ndarray,
-    rows: np.ndarray,
-    h: np.ndarray,
-    a: np.ndarray,
-    f0: float,
-    v: Verdict,
-    noise: np.ndarray,
-    rtol: float,
-    atol: float,
-) -> None:
-    """Central differences on a step small enough that the stencil stops short of a jump found near x."""
-    st = Stencil.at(ev, k, idx[rows], _rounded_steps(ev.pristine[k], idx[rows], h), CENTRAL, f0)
-    numeric, error = st.richardson(noise)
-    v.numeric[rows], v.error[rows], v.h[rows] = numeric, error + SIX_SIGMA * noise / (4 * st.h), st.h
-    v.kink[rows] = False
-    v.retolerate(rows, a, rtol, atol)

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from gradcheck._engine.arith import element_scale
+from gradcheck._engine.arith import step_scale
 from gradcheck._engine.evaluate import Evaluator
 
-__all__ = ["estimate_noise"]
+__all__ = ["estimate_noise", "local_sigma"]
 
 
 def estimate_noise(ev: Evaluator, f0: float) -> list[float]:
@@ -25,7 +25,7 @@ def estimate_noise(ev: Evaluator, f0: float) -> list[float]:
         direction = [
             rng.choice([-1.0, 1.0], size=orig.shape)
             * rng.uniform(0.5, 1.5, size=orig.shape)
-            * element_scale(orig)
+            * step_scale(orig)
             * (orig.dtype == dtype)
             for orig in ev.pristine
         ]
@@ -37,20 +37,49 @@ def estimate_noise(ev: Evaluator, f0: float) -> list[float]:
 
 
 def _ray_sigma(ev: Evaluator, direction: list[np.ndarray], eps: float) -> float:
-    """The rounding of f near x, measured along a fixed direction d: f at x + t·64ulps·d, t = 1…9, and the standard
+    """The rounding of f near x, measured along a fixed direction d: f at x + t·s·d, t = 1…9, and the standard
     deviation of its rounding from the 3rd and 4th differences of those values (Moré and Wild's ECnoise).
 
-    At 64 ulps the ray crosses a jump or a kink of f only where one sits within a few hundred ulps of x, and then
-    shows it as one difference far larger than the others: such a ray is measured again from the other side of x,
-    where it is not, and a feature on both sides counts for nothing. A wider ray would meet the kinks and jumps of
-    every element and pass them off as noise for all (a float64 func that rounds to float32 inside has coarser
-    rounding than this sees: see the limits in the module docstring).
+    The spacing s starts at 64 ulps. A ray on which f kept the same value at most points is quantised more coarsely
+    than s (a float64 func that computes in float32 inside): s grows 8× at a time, while the ray stays within a
+    thirty-sixth of the step, until f changes at most points, and the rounding is measured there. A ray that crosses
+    a jump or a kink of f shows it as one difference far larger than the others: it is measured again from the
+    other side of x, and a feature on both sides counts for nothing (it is never taken for rounding).
     """
-    for sign in (1.0, -1.0):
-        f = ev.along_many([[sign * t * 64 * eps * d for d in direction] for t in range(1, 10)])
-        if _regular(f):
-            return _difference_sigma(f)
+    spacing = 64 * eps
+    while spacing <= eps ** (1 / 3) / 36:
+        for sign in (1.0, -1.0):
+            f = ev.along_many([[sign * t * spacing * d for d in direction] for t in range(1, 10)])
+            if _regular(f) and not _mostly_flat(f):
+                return _difference_sigma(f)
+        spacing *= 8
     return 0.0
+
+
+def local_sigma(ev: Evaluator, k: int, idx: np.ndarray, f0: float, h: np.ndarray) -> np.ndarray:
+    """The rounding of f along single elements ``idx`` of leaf k, as :func:`_ray_sigma` measures it along a
+    direction, on spacings h/4096, h/512 and h/64 (the ray never reaches beyond h/8). 0 where f never changes
+    regularly there."""
+    orig = ev.pristine[k]
+    base = orig.reshape(-1)[idx].astype(np.float64)
+    sigma = np.zeros(idx.size)
+    todo = np.arange(idx.size)
+    for spacing in (h / 4096, h / 512, h / 64):
+        for sign in (1.0, -1.0):
+            if not todo.size:
+                return sigma
+            points = base[todo, None] + sign * spacing[todo, None] * np.arange(1, 9)
+            points = points.astype(orig.dtype).astype(np.float64)
+            values = np.column_stack([np.zeros(todo.size), ev.at(k, idx[todo], points) - f0])
+            good = np.array([_regular(row) and not _mostly_flat(row) for row in values], dtype=bool)
+            sigma[todo[good]] = [_difference_sigma(row) for row in values[good]]
+            todo = todo[~good]
+    return sigma
+
+
+def _mostly_flat(f: np.ndarray) -> bool:
+    """f took the same value at more than half of the steps along a ray: its rounding is coarser than the spacing."""
+    return bool(np.count_nonzero(np.diff(f) == 0) > (f.size - 1) // 2)
 
 
 def _regular(f: np.ndarray) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 from gradcheck._engine.complex_step import complex_step_reports
 from gradcheck._engine.evaluate import Evaluator, Perturbations, unrepeatable_sentence
 from gradcheck._engine.fast import fast_reports
-from gradcheck._engine.judge import judge_leaf
+from gradcheck._engine.judge import RESOLUTION, judge_leaf
 from gradcheck._engine.noise import estimate_noise
 from gradcheck._engine.pytree import TreeDef, float_leaves, match_structure
 from gradcheck.errors import InvalidArgument
@@ -34,6 +34,8 @@ class Options:
     rng: np.random.Generator | None = None  # fast mode's directions
     complex_step: bool = False
     vectorized: bool = False  # func takes a leading batch axis on every leaf
+    allow_inconclusive: bool = False  # elements the check cannot resolve do not fail it
+    resolution: float = RESOLUTION  # the coarsest relative error bound a pass may rest on
 
 
 def check(
@@ -76,6 +78,7 @@ def _run(
         "atol": options.atol,
         "value": f0,
         "func_name": ev.name,
+        "allow_inconclusive": options.allow_inconclusive,
     }
     if problems and ev.unrepeatable:
         reports = [_unchecked(path, a, rtol_k) for path, a, rtol_k in zip(paths, analytic, rtols)]
@@ -118,10 +121,20 @@ def _judge_all(
     if options.probes:
         assert options.rng is not None
         return fast_reports(
-            ev, paths, analytic, f0, noise, rtols, options.atol, options.step, options.rng, options.probes
+            ev,
+            paths,
+            analytic,
+            f0,
+            noise,
+            rtols,
+            options.atol,
+            options.step,
+            options.rng,
+            options.probes,
+            resolution=options.resolution,
         )
     return [
-        judge_leaf(ev, k, path, a, f0, noise[k], rtol_k, options.atol, options.step)
+        judge_leaf(ev, k, path, a, f0, noise[k], rtol_k, options.atol, options.step, resolution=options.resolution)
         for k, (path, a, rtol_k) in enumerate(zip(paths, analytic, rtols))
     ], []
 
