@@ -36,13 +36,19 @@ class LeafReport:
     analytic: np.ndarray  # grad(x) at this leaf
     numeric: np.ndarray  # central differences, Richardson-extrapolated
     error: np.ndarray  # estimated error of ``numeric`` (truncation + rounding)
-    tolerance: np.ndarray  # atol + rtol·max(|analytic|, |numeric|) + error
+    tolerance: np.ndarray  # atol + rtol·max(|analytic|, |numeric|) + 2·error: a pass puts analytic within it of f′
     step: np.ndarray  # the step h used for each element
     kink: np.ndarray  # True where f is not differentiable at x and analytic lies between the one-sided slopes
     checked: np.ndarray | None = None  # fast mode: the elements that were differentiated (None: all of them)
     jump: np.ndarray | None = None  # size of a jump of func found at x (0 where func is continuous)
     rtol: float = float("nan")  # the relative tolerance this leaf was judged with
     unresolved: np.ndarray | None = None  # why each element is inconclusive: an index into INCONCLUSIVE (0: it is not)
+
+    @property
+    def threshold(self) -> np.ndarray:
+        """The largest ``|analytic − numeric|`` that passes: atol + rtol·max(|analytic|, |numeric|) + error, which
+        is the tolerance less the error, since numeric itself may be off f′ by the error."""
+        return np.asarray(self.tolerance - self.error)
 
     @property
     def inconclusive(self) -> np.ndarray:
@@ -77,7 +83,7 @@ class LeafReport:
     @property
     def failed(self) -> np.ndarray:
         """Boolean mask of the elements that fail the rule (a nan anywhere fails); kinks are reported apart."""
-        judged = (self.difference <= self.tolerance) & np.isfinite(self.tolerance)
+        judged = (self.difference <= self.threshold) & np.isfinite(self.tolerance)
         failed = (~judged & ~self.kink & ~self.inconclusive) | self.jumps
         result: np.ndarray = failed if self.checked is None else failed & self.checked
         return result
@@ -88,9 +94,10 @@ class LeafReport:
 
     @property
     def ratio(self) -> np.ndarray:
-        """``|analytic − numeric| / tolerance`` per element; the rule passes an element iff this is ≤ 1 (nan → inf)."""
+        """``|analytic − numeric| / (tolerance − error)`` per element; the rule passes an element iff this is ≤ 1
+        (nan → inf)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.asarray(self.difference / self.tolerance)
+            r = np.asarray(self.difference / self.threshold)
         r[self.difference == 0] = 0.0
         r[np.isnan(r) | ~np.isfinite(self.tolerance)] = np.inf
         r[self.kink | self.inconclusive] = 0.0
@@ -189,8 +196,7 @@ class LeafReport:
             rel = d / mag if mag else float("inf")
             body = (
                 f"analytic {float(a):.6g}, numeric {n:.6g} ± {e:.2g}; difference {d:.2g} (rel. {rel:.2g}) > "
-                f"tolerance {self.tolerance[i]:.2g} = atol {atol:.2g} + rtol {rtol:.2g}·{mag:.2g} + error "
-                f"estimate {e:.2g}"
+                f"{self.threshold[i]:.2g} = atol {atol:.2g} + rtol {rtol:.2g}·{mag:.2g} + error estimate {e:.2g}"
             )
         text = f"{head}{body}; step {h:.2g}"
         others = [tuple(int(k) for k in idx) for idx in np.argwhere(failed) if tuple(idx) != i]
@@ -212,7 +218,8 @@ def _index(i: tuple[int, ...]) -> str:
 RULE = (
     "|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element, on a stencil that shows "
     "f smooth; error = truncation + rounding + what a kink too small to show could shift; a pass needs "
-    "error ≤ resolution·|analytic| + atol, else the element is inconclusive"
+    "error ≤ resolution·|analytic| + atol, else the element is inconclusive; a pass puts analytic within "
+    "tolerance = that bound + error of the true derivative"
 )
 
 

@@ -197,7 +197,8 @@ def test_the_report_states_the_rule_tolerances_and_a_table():
 def test_float32_report_says_what_it_could_detect():
     report = check_gradient(cubic, cubic_grad, RNG(0).standard_normal(10).astype(np.float32))
     assert report.rtol == pytest.approx(np.sqrt(np.finfo(np.float32).eps))
-    assert 1e-6 < report.leaves[0].resolution < 1e-2
+    # the coarsest conclusive element: its error within 5% of |analytic|, its tolerance twice that (plus rtol)
+    assert 1e-6 < report.leaves[0].resolution <= 2 * 0.05 + 2 * report.rtol
 
 
 # -- nan and inf never pass ----------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ def within_errors(u: np.ndarray, u_err: np.ndarray, v: np.ndarray, v_err: np.nda
 
 
 def tolerance_of(a: np.ndarray, numeric: np.ndarray, error: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """The largest |a − numeric| that passes: atol + rtol·max(|a|, |numeric|) + error. A pass then puts a within
+    that plus error (the reported tolerance) of the true derivative, since numeric may be off it by error."""
     return np.asarray(atol + rtol * np.maximum(np.abs(a), np.abs(numeric)) + error)
 
 

@@ -55,7 +55,7 @@ def complex_step_reports(
         eps = float(np.finfo(r.dtype).eps)
         error = np.where(r.kink, r.error, 8 * eps * np.abs(c))
         numeric = np.where(r.kink, r.numeric, c)
-        tolerance = tolerance_of(np.abs(r.analytic.astype(np.float64)), numeric, error, r.rtol, atol)
+        tolerance = tolerance_of(np.abs(r.analytic.astype(np.float64)), numeric, error, r.rtol, atol) + error
         updated.append(
             LeafReport(
                 r.path,

@@ -14,10 +14,10 @@ from gradcheck._engine.evaluate import Evaluator
 from gradcheck._engine.noise import local_sigma
 from gradcheck.report import INCONCLUSIVE, LeafReport
 
-__all__ = ["CENTRAL", "LEVELS", "RESOLUTION", "Stencil", "Verdict", "initial_steps", "judge_elements", "judge_leaf"]
+__all__ = ["LEVELS", "RESOLUTION", "Stencil", "Verdict", "initial_steps", "judge_elements", "judge_leaf"]
 
-CENTRAL = np.array([1.0, -1.0, 2.0, -2.0])
-WIDE = np.array([1.0, -1.0, 2.0, -2.0, 4.0, -4.0])
+JITTER = 1.324717957244746  # the plastic number: no rational relation to 1, 2 or 4
+WIDE = np.array([1.0, -1.0, 2.0, -2.0, 4.0, -4.0, JITTER, -JITTER])
 LEVELS = 7  # stencils h, h/8, …, h/8⁶ on the ladder
 RESOLUTION = 0.05  # the coarsest relative error bound a pass may rest on: error ≤ RESOLUTION·|analytic| + atol
 
@@ -88,7 +88,7 @@ class Stencil:
             q2 = self.fourth(numeric, 2 * s)
             deviation = np.abs(q2 - 16 * q1)
             squared = np.abs((d2 - d4) - 4 * (d1 - d2)) <= 0.5 * np.abs(d2 - d4) + 8 * noise / step
-            regime = squared & (local | (deviation <= 0.5 * np.abs(q2) + 16 * limit))
+            regime = squared & (local | (deviation <= 0.5 * np.abs(q2) + 16 * limit)) & self.off_grid(noise, s)
             truncation = np.where(regime, np.fmin(truncation, np.abs(numeric - (d2 + (d2 - d4) / 3))), truncation)
             # a kink changes q(2s) − 16·q(s) by 28·jump·s and the estimate by jump/2: what the measured deviation
             # and the rounding leave room for
@@ -97,6 +97,19 @@ class Stencil:
         numeric[~np.isfinite(error)] = np.nan
         finite = np.isfinite(numeric)
         return numeric, error, np.asarray(local & finite), np.asarray(regime & finite)
+
+    def off_grid(self, noise: np.ndarray, s: float) -> np.ndarray:
+        """Whether the central difference at JITTER·s, a step in no rational relation to the others, lies where the
+        Taylor series through D(s) and D(2s) puts it (its h⁴ term is 3% of R(s) − R(2s)), within the rounding. A
+        staircase sampled on a regular grid can alias into a smooth-looking stencil; an irrational step breaks it."""
+        if JITTER * s not in self.offsets:
+            return np.ones(self.values.shape[0], dtype=bool)
+        d1, d2, d4, dj = self.slope(s), self.slope(2 * s), self.slope(4 * s), self.slope(JITTER * s)
+        predicted = d1 + (d2 - d1) * (JITTER**2 - 1) / 3
+        r1, r2 = d1 + (d1 - d2) / 3, d2 + (d2 - d4) / 3
+        step = np.abs(self.t[:, self.col(s)])
+        allowed = 0.1 * np.abs(r1 - r2) + 0.05 * np.abs(d1 - d2) + 3 * noise / step
+        return np.asarray(np.abs(dj - predicted) <= allowed)
 
     def one_sided(self, noise: np.ndarray, side: float, s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """The derivative from one side (points at side·s, 2s, 4s): quadratic fits through x and two points,
@@ -143,12 +156,13 @@ class Verdict:
     kink: np.ndarray
     jump: np.ndarray
     unresolved: np.ndarray
+    noise: np.ndarray  # the rounding of f on the element's stencils (not reported)
 
     @classmethod
     def empty(cls, n: int) -> Verdict:
         nan = np.full(n, np.nan)
         zeros = np.zeros(n, dtype=bool)
-        return cls(nan, nan.copy(), nan.copy(), nan.copy(), zeros, np.zeros(n), np.zeros(n, dtype=np.int8))
+        return cls(nan, nan.copy(), nan.copy(), nan.copy(), zeros, np.zeros(n), np.zeros(n, dtype=np.int8), np.zeros(n))
 
 
 @dataclass(frozen=True)
@@ -165,14 +179,22 @@ class _Judge:
     atol: float
     resolution: float
 
+    def resolved(self, a: np.ndarray, error: np.ndarray, h: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Whether an error bound is fine enough for a pass: within the resolution of abs(analytic) plus atol, or,
+        for an analytic value of exactly 0, no larger than the rounding of f on that stencil makes it."""
+        relative = error <= self.resolution * np.abs(a) + self.atol
+        zero = (a == 0) & (error <= 2 * (ROUNDING + HIDDEN_KINK) * noise / np.abs(h) + self.atol)
+        return np.asarray(relative | zero)
+
     def settle(self, v: Verdict, rows: np.ndarray, numeric: np.ndarray, error: np.ndarray, h: np.ndarray) -> None:
         """Decide rows on an admissible estimate: a pass must rest on an error within the resolution (else the
         element is inconclusive, ``coarse``); a failure stands whatever the error, since the error bounds it."""
         v.numeric[rows], v.error[rows], v.h[rows] = numeric, error, h
         a = self.a[rows]
-        v.tolerance[rows] = tolerance_of(a, numeric, error, self.rtol, self.atol)
-        passes = np.abs(a - numeric) <= v.tolerance[rows]
-        coarse = passes & (a != 0) & ~(error <= self.resolution * np.abs(a) + self.atol)
+        threshold = tolerance_of(a, numeric, error, self.rtol, self.atol)
+        v.tolerance[rows] = threshold + error
+        passes = np.abs(a - numeric) <= threshold
+        coarse = passes & ~self.resolved(a, error, h, v.noise[rows])
         v.unresolved[rows] = np.where(coarse, COARSE, 0)
         v.kink[rows], v.jump[rows] = False, 0.0
 
@@ -222,29 +244,30 @@ def judge_elements(
 ) -> Verdict:
     """Numeric derivative, error, tolerance, kink, jump and inconclusiveness for elements ``idx`` of leaf k.
 
-    The first stencil (±h, ±2h) decides every element on which f is shown smooth (its fourth difference is
-    rounding), a pass only where the error is within the resolution; the rest go up the certificate ladder."""
+    The first stencil (±h, ±2h, ±4h) decides every element on which f is shown in its Taylor regime, a pass only
+    where the error is within the resolution; the rest go down the certificate ladder."""
     orig = ev.pristine[k]
-    j = _Judge(ev, k, idx, a, f0, max(ev.f_eps, float(np.finfo(orig.dtype).eps)), rtol, atol, resolution)
-    st = Stencil.at(ev, k, idx, initial_steps(orig, idx, step), CENTRAL, f0)
+    eps = max(ev.f_eps, float(np.finfo(orig.dtype).eps))
+    j = _Judge(ev, k, idx, a, f0, eps, rtol, atol, resolution)
+    st = Stencil.at(ev, k, idx, initial_steps(orig, idx, step), WIDE, f0)
     _shrink_where_not_finite(j, st)
     noise = np.maximum(noise_at_x, j.eps * st.magnitude(f0))
     _measure_frozen(j, st, noise)
-    numeric, error, smooth, _ = st.estimate(noise)
+    numeric, error, _, smooth = st.estimate(noise)
     enlarged = _enlarge_steps(j, noise, st, numeric, error)
     smooth |= enlarged
     flat = st.frozen() & (a != 0) & (np.abs(a) * st.h > noise)
     v = Verdict.empty(idx.size)
+    v.noise[:] = noise
     rows = np.flatnonzero(smooth & ~flat)
     j.settle(v, rows, numeric[rows], error[rows], st.h[rows])
     # A pass too coarse to count is worth a smaller stencil only where truncation, not rounding, made it coarse.
     truncated = error - (ROUNDING + HIDDEN_KINK) * noise / st.h > (ROUNDING + HIDDEN_KINK) * noise / st.h
-    # A failure on the first stencil is confirmed on the ladder: several kinks inside it can cancel in its fourth
-    # difference and still shift the estimate, and the next stencil down shows it.
-    failing = smooth & ~(np.abs(a - numeric) <= v.tolerance)
+    # A failure on the first stencil is confirmed on the ladder: the next stencil down must agree with it.
+    failing = smooth & ~(np.abs(a - numeric) <= v.tolerance - v.error)
     retry = ~smooth | failing | ((v.unresolved == COARSE) & truncated)
     v.numeric[flat], v.error[flat], v.h[flat] = 0.0, error[flat], st.h[flat]
-    v.tolerance[flat] = tolerance_of(a[flat], np.zeros(int(flat.sum())), error[flat], rtol, atol)
+    v.tolerance[flat] = tolerance_of(a[flat], np.zeros(int(flat.sum())), error[flat], rtol, atol) + error[flat]
     v.unresolved[flat] = FLAT
     open_rows = np.flatnonzero(retry & ~flat)
     if open_rows.size:
@@ -338,7 +361,7 @@ def _enlarge_steps(j: _Judge, noise: np.ndarray, st: Stencil, numeric: np.ndarra
             & ~bigger.frozen()
         )
         take = rows[keep]
-        st.h[take], st.t[take], st.values[take] = bigger.h[keep], bigger.t[keep][:, :4], bigger.values[keep][:, :4]
+        st.h[take], st.t[take], st.values[take] = bigger.h[keep], bigger.t[keep], bigger.values[keep]
         noise[take] = noise2[keep]
         numeric[take], error[take] = n2[keep], e2[keep]
         enlarged[take] = True
@@ -414,11 +437,15 @@ def _climb(j: _Judge, rows: np.ndarray, noise: np.ndarray, h: np.ndarray) -> _La
     names = ("n", "e", "s", "l", "le", "r", "re", "lc", "lce", "rc", "rce")
     cols: dict[str, list[np.ndarray]] = {name: [] for name in names}
     nan = np.full(rows.size, np.nan)
+    moved = {-1.0: np.zeros(rows.size, dtype=bool), 1.0: np.zeros(rows.size, dtype=bool)}  # on a coarser level
     for level, s in enumerate(scales):
         n, e, _, regime = st.estimate(noise, s)
-        # on the ladder f must show its Taylor regime: several kinks within a step can cancel in one fourth
-        # difference, not in the scaling of the differences across three steps
-        smooth = regime & ~(st.frozen(s) & moves)
+        # On the ladder f must show its Taylor regime: several kinks within a step can cancel in one fourth
+        # difference, not in the scaling of the differences across three steps. A level on which f never moved
+        # proves nothing where the analytic value predicts a change, nor where f moved on both sides on a coarser
+        # level: that is a staircase (a flat stretch ends on one side only).
+        smooth = regime & ~(st.frozen(s) & (moves | (moved[-1.0] & moved[1.0])))
+        aliased = ~st.off_grid(noise, s)  # one-sided differences on a regular grid alias a staircase too
         sides = []
         for scale in (s, s / 2):
             for side in (-1.0, 1.0):
@@ -426,8 +453,10 @@ def _climb(j: _Judge, rows: np.ndarray, noise: np.ndarray, h: np.ndarray) -> _La
                     sides.append((nan, nan))
                     continue
                 u, ue = st.one_sided(noise, side, scale)
-                ue[st.frozen(scale, side) & moves] = np.inf  # a side on which f never moved vouches for nothing
+                ue[(st.frozen(scale, side) & (moves | moved[side])) | aliased] = np.inf  # they vouch for nothing
                 sides.append((u, ue))
+        for side in (-1.0, 1.0):
+            moved[side] |= ~st.frozen(s, side)
         values = (n, e, smooth, *sides[0], *sides[1], *sides[2], *sides[3])
         for name, value in zip(names, values):
             cols[name].append(value)
@@ -454,12 +483,15 @@ def _certify(j: _Judge, rows: np.ndarray, noise: np.ndarray, h: np.ndarray, v: V
     """The certificate ladder for elements the first stencil could not decide, in place: the coarsest level on
     which f is shown smooth and that decides; else one-sided derivatives stable across two levels (a kink at x, or
     a domain boundary); else a jump located at x (the element fails); else the element is inconclusive."""
+    # rounding coarser than the rays at x showed (a quantised term among smooth ones) is measured along the element
+    noise = np.maximum(noise, 4 * local_sigma(j.ev, j.k, j.idx[rows], j.f0, h))
     lad = _climb(j, rows, noise, h)
     a = j.a[rows][:, None]
     n, e = lad.central
     tol = tolerance_of(a, n, e, j.rtol, j.atol)
     passes = np.abs(a - n) <= tol
-    resolved = (a == 0) | (e <= j.resolution * np.abs(a) + j.atol)
+    v.noise[rows] = lad.noise
+    resolved = j.resolved(a, e, lad.h, lad.noise[:, None])
     # a level decides only if the next one down, where it shows f smooth, agrees with it within their errors
     finer = np.column_stack([lad.smooth[:, 1:], np.zeros(rows.size, dtype=bool)])
     nf = np.column_stack([n[:, 1:], np.full(rows.size, np.nan)])

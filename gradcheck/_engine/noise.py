@@ -29,7 +29,8 @@ def estimate_noise(ev: Evaluator, f0: float) -> list[float]:
             * (orig.dtype == dtype)
             for orig in ev.pristine
         ]
-        sigma = _ray_sigma(ev, direction, float(np.finfo(dtype).eps))
+        eps = float(np.finfo(dtype).eps)
+        sigma = max(_ray_sigma(ev, direction, eps), _stencil_sigma(ev, direction, eps))
         # at least one ulp of f in the coarser of func's result and the leaves' dtype, as for every stencil
         floor = max(ev.f_eps, float(np.finfo(dtype).eps)) * abs(f0)
         by_dtype[dtype] = max(4 * sigma, floor, float(np.finfo(np.float64).tiny))
@@ -50,10 +51,52 @@ def _ray_sigma(ev: Evaluator, direction: list[np.ndarray], eps: float) -> float:
     while spacing <= eps ** (1 / 3) / 36:
         for sign in (1.0, -1.0):
             f = ev.along_many([[sign * t * spacing * d for d in direction] for t in range(1, 10)])
-            if _regular(f) and not _mostly_flat(f):
+            if _regular(f) and not _mostly_flat(f) and (spacing == 64 * eps or _like_rounding(f)):
                 return _difference_sigma(f)
         spacing *= 8
     return 0.0
+
+
+def _stencil_sigma(ev: Evaluator, direction: list[np.ndarray], eps: float) -> float:
+    """The rounding of f on the scale of the stencils themselves: the same measurement on a ray of spacing
+    eps^(1/3)/16 (it spans about half a step). Rounding that grows with the distance from x (a float32 argument
+    inside a float64 func, exact at x and coarse a step away) shows only here. A ray that meets a feature is not
+    read (0): larger noise could only make elements inconclusive, never pass them, but a feature is not rounding."""
+    spacing = eps ** (1 / 3) / 16
+    for sign in (1.0, -1.0):
+        f = ev.along_many([[sign * t * spacing * d for d in direction] for t in range(1, 10)])
+        if _regular(f) and _like_rounding(f):
+            return _difference_sigma(f)
+    return 0.0
+
+
+def _like_rounding(f: np.ndarray, coarsest: float = 1e-6) -> bool:
+    """Whether the high differences of f look like rounding, as Moré and Wild's test has it: the 3rd and 4th
+    differences change sign, are alike in size along the ray, and the deviations they imply agree within a factor
+    of 2; on a ray through x, also small beside the change of f along it and below ``coarsest`` times f. The smooth
+    growth of f towards a pole or along a steep curve keeps their signs and grows with the order and along the ray;
+    a pole crossed changes f by about as much as its differences."""
+    top = float(np.abs(f).max())
+    if top == 0 or not math.isfinite(top):
+        return False
+    sigmas = []
+    for k in (3, 4):
+        d = np.diff(f / top, n=k)
+        if np.count_nonzero(np.diff(np.sign(d)) != 0) < 2:
+            return False
+        # rounding is alike along the ray; the differences of a function nearing a pole grow towards it
+        half = d.size // 2
+        first, last = float(np.sqrt(np.mean(d[:half] ** 2))), float(np.sqrt(np.mean(d[-half:] ** 2)))
+        if not (first <= 8 * last and last <= 8 * first):
+            return False
+        sigmas.append(math.sqrt(math.factorial(k) ** 2 / math.factorial(2 * k) * float(np.mean(d**2))))
+    # and rounding is small beside the change of f along the ray; a pole crossed makes them alike
+    spread = float(np.ptp(f / top))
+    # and, on a ray through x and its neighbours, rounding is small beside the change of f and no coarser than a
+    # millionth of f (the line the jump test draws too); along one element, where f may be near 0 and barely
+    # change, any quantum is allowed
+    agree = max(sigmas) <= 2 * min(sigmas)
+    return agree and (coarsest >= 1 or max(sigmas) <= min(spread / 16, coarsest))
 
 
 def local_sigma(ev: Evaluator, k: int, idx: np.ndarray, f0: float, h: np.ndarray) -> np.ndarray:
@@ -71,7 +114,7 @@ def local_sigma(ev: Evaluator, k: int, idx: np.ndarray, f0: float, h: np.ndarray
             points = base[todo, None] + sign * spacing[todo, None] * np.arange(1, 9)
             points = points.astype(orig.dtype).astype(np.float64)
             values = np.column_stack([np.zeros(todo.size), ev.at(k, idx[todo], points) - f0])
-            good = np.array([_regular(row) and not _mostly_flat(row) for row in values], dtype=bool)
+            good = np.array([_regular(row) and not _mostly_flat(row) and _like_rounding(row, 1.0) for row in values])
             sigma[todo[good]] = [_difference_sigma(row) for row in values[good]]
             todo = todo[~good]
     return sigma
