@@ -50,21 +50,50 @@ class Evaluator:
         self.f_eps = float(np.finfo(np.float64).eps)  # eps of func's result type, set by first_value
         self.unrepeatable = False
         self.raised: dict[str, int] = {}  # exceptions func raised at perturbed points, by name
+        self.mutations: dict[str, str] = {}  # who changed what it was handed: the first change, described
         self.perturbed: Perturbations = perturbations or (self._vectorized if vectorized else self._serial)
 
-    def tree(self) -> Any:
-        return self.treedef.unflatten([leaf[None] for leaf in self.leaves] if self.vectorized else self.leaves)
+    def hand_out(self) -> tuple[Any, list[np.ndarray]]:
+        """A fresh container of fresh, writable, C-ordered copies of the working point: a func that caches by
+        identity, keeps a reference, or changes what it is given cannot reach the check's own arrays."""
+        copies = [leaf[None].copy() if self.vectorized else leaf.copy() for leaf in self.leaves]
+        return self.treedef.unflatten(copies), copies
+
+    def watch(self, copies: list[np.ndarray], who: str) -> None:
+        """Record the first change ``who`` made to the arrays it was handed (in place, or by reshaping them)."""
+        if who in self.mutations:
+            return
+        for path, handed, mine in zip(self.paths, copies, self.leaves):
+            handed = handed[0] if self.vectorized and handed.shape[:1] == (1,) else handed
+            if handed.shape != mine.shape:
+                self.mutations[who] = (
+                    f"{who} reshaped {path} in place from {mine.shape} to {handed.shape}; func and grad must not "
+                    "modify their argument: reshape a view (x.reshape(...)) instead"
+                )
+                return
+            changed = ~((handed == mine) | (np.isnan(handed) & np.isnan(mine)))
+            if changed.any():
+                i = tuple(int(k) for k in np.argwhere(changed)[0])
+                self.mutations[who] = (
+                    f"{who} changed x in place: {path}[{', '.join(map(str, i))}] went from {float(mine[i]):.6g} to "
+                    f"{float(handed[i]):.6g} ({int(changed.sum())} entries changed); func and grad must not modify "
+                    "their argument (an optimiser step inside grad?)"
+                )
+                return
 
     def __call__(self) -> float:
         """f at the working point. An arithmetic error or warning raised there (func stepped out of its domain,
         under the caller's ``np.errstate`` or warning filters) counts as a value that is not finite."""
+        tree, copies = self.hand_out()
         try:
-            return self._value(self.tree())
+            return self._value(tree)
         except (ArithmeticError, RuntimeWarning, ValueError) as exc:
             if isinstance(exc, GradcheckError):
                 raise
             self.raised[type(exc).__name__] = self.raised.get(type(exc).__name__, 0) + 1
             return math.nan
+        finally:
+            self.watch(copies, f"{self.name}(x) while x was perturbed")
 
     def _value(self, tree: Any) -> float:
         return self._convert(self._raw(tree))
@@ -80,8 +109,9 @@ class Evaluator:
     def first_value(self, problems: list[str]) -> float:
         """f(x), twice, checking it is finite, repeatable and that func leaves its container alone; learns the
         precision of func's result."""
-        tree = self.tree()
+        tree, copies = self.hand_out()
         raw = self._raw(tree)
+        self.watch(copies, f"{self.name}(x)")
         f0 = self._convert(raw)
         dtype = np.asarray(raw).dtype
         if np.issubdtype(dtype, np.floating):
@@ -90,18 +120,17 @@ class Evaluator:
             raise InvalidArgument(
                 f"{self.name}(x) = {f0} at the point given; the check needs a finite value there: move x or fix func"
             )
-        self.note_rebinding(tree, f"{self.name}(x)", problems)
-        again = self._value(self.tree())
+        self.note_rebinding(tree, copies, f"{self.name}(x)", problems)
+        again = self._value(self.hand_out()[0])
         if not abs(again - f0) <= 64 * self.f_eps * abs(f0):
             self.unrepeatable = True
             problems.append(unrepeatable_sentence(self.name, f0, again))
         return f0
 
-    def note_rebinding(self, tree: Any, who: str, problems: list[str]) -> None:
+    def note_rebinding(self, tree: Any, handed: list[np.ndarray], who: str, problems: list[str]) -> None:
         paths, seen, _ = flatten(tree)
-        mine = self.leaves
-        for path, a, b in zip(paths, seen, mine):
-            if a is not b and not (self.vectorized and isinstance(a, np.ndarray) and a.base is b):
+        for path, a, b in zip(paths, seen, handed):
+            if a is not b:
                 problems.append(
                     f"{who} replaced {path} in the container it was given (an assignment such as "
                     "x['w'] = ...); func and grad must not modify their argument: build a new container "
@@ -110,11 +139,14 @@ class Evaluator:
                 return
 
     def call_grad(self, grad: Callable[[Any], Any], problems: list[str]) -> Any:
-        tree = self.treedef.unflatten(self.leaves)
+        copies = [leaf.copy() for leaf in self.leaves]
+        tree = self.treedef.unflatten(copies)
         with np.errstate(**self.caller):
             out = grad(tree)
-        if not self.vectorized:
-            self.note_rebinding(tree, "grad(x)", problems)
+        vectorized, self.vectorized = self.vectorized, False  # grad takes a single point
+        self.watch(copies, "grad(x)")
+        self.vectorized = vectorized
+        self.note_rebinding(tree, copies, "grad(x)", problems)
         return out
 
     def restore(self) -> None:

@@ -122,9 +122,14 @@ def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray
                 f"convert it with .astype(np.float64) (or np.float32)"
             )
         _refuse_masked(leaf, path)
-        # A C-ordered private copy, whatever the caller's layout (transposed, Fortran-ordered, strided, broadcast,
-        # read-only): its flat view is the array itself, so every perturbation written through it reaches func.
-        out.append(np.array(leaf, dtype=leaf.dtype, order="C", copy=True, subok=False))
+        if isinstance(leaf, np.matrix):
+            raise InvalidType(
+                f"{path} is an np.matrix; func would get a plain array, on which * multiplies element-wise where a "
+                "matrix multiplies matrices, and so differentiate another function: pass np.asarray(...) and use @"
+            )
+        # A C-ordered, native-endian private copy, whatever the caller's layout (transposed, Fortran-ordered,
+        # strided, broadcast, read-only, big-endian): func is handed fresh copies of it on every call.
+        out.append(np.array(leaf, dtype=leaf.dtype.newbyteorder("="), order="C", copy=True, subok=False))
     if not any(leaf.size for leaf in out):
         raise InvalidArgument(
             f"every array in {name} is empty ({', '.join(f'{p}: {a.shape}' for p, a in zip(paths, out))}"
@@ -165,6 +170,8 @@ def match_structure(
             )
         _refuse_masked(leaf, path)
         leaf = np.asarray(leaf)  # a subclass (np.matrix, a masked array without masked entries) as a plain array
+        if leaf.dtype.byteorder not in ("=", "|"):
+            leaf = leaf.astype(leaf.dtype.newbyteorder("="))  # a big-endian gradient is the same gradient
         if leaf.shape != ref.shape:
             raise InvalidArgument(
                 f"{path} has shape {leaf.shape} but {ref_path} has shape {ref.shape}; return one "

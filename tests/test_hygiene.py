@@ -1,0 +1,88 @@
+"""What func and grad are handed: fresh, writable, C-ordered, native-endian arrays in a fresh container on every
+call, so that a func that caches, freezes, reshapes or keeps its argument cannot change what is checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import check_gradient
+from gradcheck.errors import InvalidType
+
+X = np.array([0.3, -1.2, 2.0])
+
+
+def cube(x):
+    return float(np.sum(x**3))
+
+
+def cube_grad(x):
+    return 3 * x**2
+
+
+def test_a_func_that_caches_by_identity_sees_every_point_and_a_wrong_gradient_fails():
+    seen = {"x": None, "value": None}
+
+    def cached(x):
+        if x is not seen["x"]:  # a memo that trusts identity, as a lazy loss might
+            seen["x"], seen["value"] = x, cube(x)
+        return seen["value"]
+
+    assert check_gradient(cached, cube_grad, X).ok
+    assert not check_gradient(cached, lambda x: np.zeros_like(x), X).ok
+
+
+def test_a_func_that_freezes_its_argument_is_checked_as_any_other():
+    def freezing(x):
+        x.setflags(write=False)
+        return cube(x)
+
+    assert check_gradient(freezing, cube_grad, X).ok
+    assert not check_gradient(freezing, lambda x: cube_grad(x) * 1.01, X).ok
+
+
+def test_a_func_that_reshapes_its_argument_in_place_is_reported_not_a_crash():
+    def reshaping(x):
+        x.shape = (1, -1)
+        return cube(x)
+
+    report = check_gradient(reshaping, cube_grad, X)
+    assert not report.ok
+    assert any("reshaped x in place" in p for p in report.problems), report.problems
+
+
+def test_a_func_that_changes_its_argument_in_place_is_reported_with_the_entry():
+    def scaling(x):
+        value = cube(x)
+        x *= 2
+        return value
+
+    report = check_gradient(scaling, cube_grad, X)
+    assert any("changed x in place: x[0]" in p for p in report.problems), report.problems
+
+
+def test_a_big_endian_point_is_checked_in_native_order():
+    big = X.astype(">f8")
+    assert check_gradient(cube, cube_grad, big).ok
+    assert check_gradient(cube, lambda x: cube_grad(x).astype(">f8"), big).ok
+    assert not check_gradient(cube, lambda x: cube_grad(x) + 0.1, big).ok
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_an_np_matrix_is_refused_by_name_because_star_would_change_meaning():
+    with pytest.raises(InvalidType, match=r"x\['W'\] is an np.matrix.*np.asarray"):
+        check_gradient(lambda p: float(np.sum(p["W"])), lambda p: {"W": np.ones((2, 2))}, {"W": np.matrix(np.eye(2))})
+
+
+def test_every_call_gets_new_arrays_in_a_new_container():
+    handed = []
+
+    def recording(p):
+        handed.append((p, p["w"]))
+        return cube(p["w"])
+
+    check_gradient(recording, lambda p: {"w": cube_grad(p["w"])}, {"w": X})
+    containers = {id(c) for c, _ in handed}
+    arrays = {id(a) for _, a in handed}
+    assert len(containers) == len(handed) and len(arrays) == len(handed)
+    assert all(a.flags.writeable and a.flags.c_contiguous for _, a in handed)
