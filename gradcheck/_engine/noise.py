@@ -71,13 +71,19 @@ def _stencil_sigma(ev: Evaluator, direction: list[np.ndarray], eps: float) -> fl
 
 
 def _like_rounding(f: np.ndarray, coarsest: float = 1e-6) -> bool:
-    """Whether the high differences of f look like rounding, as Moré and Wild's test has it: the 3rd and 4th
-    differences change sign, are alike in size along the ray, and the deviations they imply agree within a factor
-    of 2; on a ray through x, also small beside the change of f along it and below ``coarsest`` times f. The smooth
-    growth of f towards a pole or along a steep curve keeps their signs and grows with the order and along the ray;
-    a pole crossed changes f by about as much as its differences."""
+    """Whether the high differences of f look like rounding, as Moré and Wild's test has it: 2nd differences alike
+    in size, 3rd and 4th differences that change sign, are alike in size along the ray and imply deviations that
+    agree within a factor of 2; on a ray through x, also small beside the change of f along it and below
+    ``coarsest`` times f. The smooth growth of f towards a pole or along a steep curve keeps their signs and grows
+    with the order and along the ray; a pole crossed changes f by about as much as its differences; kinks crossed
+    leave straight stretches between a few large second differences."""
     top = float(np.abs(f).max())
     if top == 0 or not math.isfinite(top):
+        return False
+    # rounding touches every point: second differences alike in size (the kinks a ray crosses make a few large
+    # ones among straight stretches)
+    second = np.abs(np.diff(f / top, n=2))
+    if np.count_nonzero(second < second.max() / 16) > 1:
         return False
     sigmas = []
     for k in (3, 4):
