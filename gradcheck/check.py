@@ -30,7 +30,7 @@ def check_gradient(
     atol: float = 0.0,
     step: float | None = None,
     mode: str = "full",
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator | int | None = None,
     probes: int = 2,
     method: str = "central",
     vectorized: bool = False,
@@ -66,7 +66,8 @@ def check_gradient(
     kink). The returned :class:`GradientReport` says which element is worst and by how much; it never passes a nan
     or inf.
 
-    ``mode="fast"`` (with ``rng=np.random.default_rng(seed)``) compares derivatives along ``probes`` random
+    ``mode="fast"`` (with ``rng=np.random.default_rng(seed)``, or the int ``report.seed`` of an earlier run to replay
+    its directions exactly) compares derivatives along ``probes`` random
     directions u with random signs (Rademacher, scaled by each element's scale) instead of every element: about
     20 + 4·probes calls of func. A direction that fails is narrowed to one element by halving the set of elements
     it moves (4·log₂ n more calls), and that element is then judged exactly as full mode judges it (kinks, jumps,
@@ -140,10 +141,17 @@ def _options(
         raise InvalidArgument(f"step={step!r}; it must be a positive finite number (or None to derive it per element)")
     if not isinstance(mode, str) or mode not in ("full", "fast"):
         raise InvalidArgument(f"mode={mode!r}; use 'full' (every element) or 'fast' (random directions)")
-    if mode == "fast" and not isinstance(rng, np.random.Generator):
-        raise InvalidType(
-            f"mode='fast' draws random directions and needs rng=np.random.default_rng(seed), got rng={rng!r}"
-        )
+    seed = None
+    if mode == "fast":
+        if isinstance(rng, np.random.Generator):
+            seed = int(rng.integers(2**63))  # drawn first, so that the report can name what reproduces the run
+        elif isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+            seed = int(rng)
+        else:
+            raise InvalidType(
+                f"mode='fast' draws random directions and needs rng=np.random.default_rng(seed) (or the seed a "
+                f"report printed, to replay it), got rng={rng!r}"
+            )
     if not isinstance(method, str) or method not in ("central", "complex"):
         raise InvalidArgument(f"method={method!r}; use 'central' (finite differences) or 'complex' (complex step)")
     if not isinstance(vectorized, (bool, np.bool_)):
@@ -159,7 +167,8 @@ def _options(
         judged,
         step=None if step is None else float(step),
         probes=int(probes) if mode == "fast" else 0,
-        rng=rng if mode == "fast" else None,
+        rng=None if seed is None else np.random.default_rng(seed),
+        seed=seed,
         complex_step=method == "complex",
         vectorized=bool(vectorized),
     )

@@ -22,7 +22,7 @@ from gradcheck.nn.costs import COSTS
 from gradcheck.nn.network import Network
 from gradcheck.report import GradientReport
 
-__all__ = ["CHUNK_ELEMENTS", "NetworkPerturbations", "check_network"]
+__all__ = ["CHUNK_ELEMENTS", "LOSS_DEFINED_BY", "NetworkPerturbations", "check_network"]
 
 CHUNK_ELEMENTS = 1 << 18  # floats in the largest temporary of a batched pass (2 MiB in float64)
 
@@ -64,13 +64,15 @@ def check_network(
     Raises:
         InvalidArgument: X or Y does not fit the network (shape, non-finite entries, targets outside the cost's
             range), or a bad ``rtol`` or ``atol``.
-        InvalidType: net is not a :class:`~gradcheck.Network`.
+        InvalidType: net is not a :class:`~gradcheck.Network`, or is a subclass that overrides its loss (one of
+            ``LOSS_DEFINED_BY``); a subclass's own ``backprop`` is what is checked.
     """
     if not isinstance(net, Network):
         raise InvalidType(
             f"net must be a gradcheck.nn.Network, got {type(net).__name__}; for other models use "
             "check_gradient(loss, grad, params)"
         )
+    _refuse_changed_loss(net)
     options = judgement_options(rtol=rtol, atol=atol, allow_inconclusive=allow_inconclusive, resolution=resolution)
     loss, backprop_grad = net.as_functions(X, Y)
     X, Y = net.validate_batch(X, Y)
@@ -78,6 +80,26 @@ def check_network(
     with np.errstate(all="ignore"):
         perturbed = NetworkPerturbations(net, X, Y, loss(params))
     return run_check(loss, grad or backprop_grad, params, options, perturbed)
+
+
+# what the perturbed losses are computed from: a subclass that overrides any of these has another loss
+LOSS_DEFINED_BY = ("loss", "_loss", "_forward", "feedforward", "l2_penalty", "cost_function", "hidden_activation")
+
+
+def _refuse_changed_loss(net: Network) -> None:
+    """check_network computes perturbed losses from the structure of a plain Network; a subclass whose loss differs
+    would be checked against a loss it does not have. Its own backprop is honoured (it is the gradient checked)."""
+    changed = [
+        name
+        for name in LOSS_DEFINED_BY
+        if any(name in vars(cls) for cls in type(net).__mro__[: type(net).__mro__.index(Network)])
+    ]
+    if changed:
+        raise InvalidType(
+            f"check_network computes the perturbed losses of a plain Network from its layers, but "
+            f"{type(net).__name__} overrides {', '.join(changed)}; check it with "
+            "check_gradient(*net.as_functions(X, Y), net.params), which calls its own loss and backprop"
+        )
 
 
 class NetworkPerturbations:

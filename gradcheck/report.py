@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -46,8 +45,8 @@ class LeafReport:
 
     @property
     def threshold(self) -> np.ndarray:
-        """The largest ``|analytic − numeric|`` that passes: atol + rtol·max(|analytic|, |numeric|) + error, which
-        is the tolerance less the error, since numeric itself may be off f′ by the error."""
+        """The largest ``|analytic − numeric|`` that passes, ``atol + rtol·max(|analytic|, |numeric|) + error``:
+        the tolerance less the error, since numeric itself may be off f′ by the error."""
         return np.asarray(self.tolerance - self.error)
 
     @property
@@ -279,7 +278,7 @@ class GradientReport:
     rule: str = RULE
     mode: str = "full"
     probes: list[Probe] = field(default_factory=list)  # fast mode
-    seed: Any = None  # fast mode: the entropy of the rng that drew the probes
+    seed: int | None = None  # fast mode: rng=seed replays the run's directions exactly
     notes: list[str] = field(default_factory=list)  # what the check did differently (complex-step fallback, …)
     allow_inconclusive: bool = False  # whether inconclusive elements may pass the check
 
@@ -335,8 +334,8 @@ class GradientReport:
         lines += [f"  note: {n}" for n in self.notes]
         if self.mode == "fast":
             lines.append(
-                f"  fast mode: {len(self.probes)} random directions (seed {self.seed}); a failing direction is "
-                "narrowed to one element by halving"
+                f"  fast mode: {len(self.probes)} random directions (seed {self.seed}: rng={self.seed} replays "
+                "them); a failing direction is narrowed to one element by halving"
             )
             lines += [
                 f"  direction {i}: ⟨grad, u⟩ {p.analytic:.10g}, numeric {p.numeric:.10g} ± {p.error:.2g}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -240,3 +242,44 @@ def test_a_kink_in_a_layer_above_keeps_the_units_below_that_reach_it_off_the_int
         with np.errstate(all="ignore"):
             _, done = bulk._interpolated(0, False, idx, steps)
         assert done.all() == expected and done.any() == expected
+
+
+class _WrongBackprop(__import__("gradcheck").Network):
+    """A subclass whose backprop halves every gradient: a checker must run it, not a plain Network's."""
+
+    def backprop(self, X, Y):
+        bp = super().backprop(X, Y)
+        return dataclasses.replace(bp, grad_w=[g / 2 for g in bp.grad_w], grad_b=[g / 2 for g in bp.grad_b])
+
+
+class _OtherLoss(__import__("gradcheck").Network):
+    def loss(self, X, Y):
+        return 2 * super().loss(X, Y)
+
+
+def _subclassed(cls):
+    net, X, Y = problem("tanh", "sigmoid", "cross_entropy", sizes=(3, 4, 2), seed=1)
+    return (
+        cls(
+            net.sizes, activation="tanh", output="sigmoid", cost="cross_entropy", weights=net.weights, biases=net.biases
+        ),
+        X,
+        Y,
+    )
+
+
+def test_a_subclass_with_a_wrong_backprop_fails_in_both_checkers():
+    net, X, Y = _subclassed(_WrongBackprop)
+    assert not check_network(net, X, Y).ok
+    assert not check_gradient(*net.as_functions(X, Y), net.params).ok
+
+
+def test_a_subclass_with_another_loss_is_refused_by_check_network_and_checked_with_its_own_loss():
+    from gradcheck.errors import InvalidType
+
+    net, X, Y = _subclassed(_OtherLoss)
+    with pytest.raises(InvalidType, match=r"_OtherLoss overrides loss.*as_functions"):
+        check_network(net, X, Y)
+    loss, grad = net.as_functions(X, Y)
+    assert loss(net.params) == pytest.approx(2 * __import__("gradcheck").Network.loss(net, X, Y))
+    assert not check_gradient(loss, grad, net.params).ok  # its gradient is not the doubled loss's

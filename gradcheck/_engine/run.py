@@ -31,7 +31,8 @@ class Options:
     atol: float = 0.0
     step: float | None = None
     probes: int = 0  # 0: full mode; n: fast mode with n random directions per dtype
-    rng: np.random.Generator | None = None  # fast mode's directions
+    rng: np.random.Generator | None = None  # fast mode's directions, drawn from np.random.default_rng(seed)
+    seed: int | None = None
     complex_step: bool = False
     vectorized: bool = False  # func takes a leading batch axis on every leaf
     allow_inconclusive: bool = False  # elements the check cannot resolve do not fail it
@@ -94,7 +95,6 @@ def _run(
         ev.calls += sum(leaf.size for leaf in leaves)
         notes.append(note)
     notes += _notes(ev, paths, reports, rtols)
-    seed = getattr(options.rng.bit_generator.seed_seq, "entropy", None) if options.rng is not None else None
     return GradientReport(
         leaves=reports,
         noise=max(noise),
@@ -103,7 +103,7 @@ def _run(
         notes=notes,
         mode="fast" if options.probes else "full",
         probes=probes,
-        seed=seed,
+        seed=options.seed,
         **common,
     )
 

@@ -178,16 +178,18 @@ class Network:
         """``(loss, grad)`` as functions of a ``params``-shaped pytree, ready for ``check_gradient(loss, grad,
         net.params)``; X and Y are fixed."""
         X, Y = self.validate_batch(X, Y)  # once: the functions are called thousands of times with the same data
+        # a subclass's own loss and backprop, whatever it overrides; a plain Network skips the public checks
+        plain = type(self) is Network
 
         def loss(params: dict[str, list[np.ndarray]]) -> float:
             net = self._bind(params)
             with np.errstate(**QUIET):
-                return net._loss(X, Y)
+                return net._loss(X, Y) if plain else net.loss(X, Y)
 
         def grad(params: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
             net = self._bind(params)
             with np.errstate(**QUIET):
-                bp = net._backprop(X, Y)
+                bp = net._backprop(X, Y) if plain else net.backprop(X, Y)
             return {"weights": bp.grad_w, "biases": bp.grad_b}
 
         return loss, grad
@@ -202,7 +204,7 @@ class Network:
                 f"params must be a dict {{'weights': [...], 'biases': [...]}} like net.params, got "
                 f"{type(params).__name__}"
             ) from None
-        net = object.__new__(Network)
+        net = object.__new__(type(self))  # this class, so that a subclass's methods stay its own
         net.__dict__.update(self.__dict__)
         net.weights = [np.asarray(w, dtype=self.dtype) for w in weights]
         net.biases = [np.asarray(b, dtype=self.dtype) for b in biases]
