@@ -284,6 +284,7 @@ def _reverse(problem: _Problem, rng: np.random.Generator, rtol: float | None, at
         return {leaf.path: backend.to_numpy(g).astype(x[leaf.path].dtype) for leaf, g in zip(problem.active, grads)}
 
     value.__name__ = f"<u, {getattr(problem.fn, '__name__', 'fn')}>"
+    atol = _floor(problem, atol, gradient(x0), value(x0), x0)
     batched = _batched(problem, us, numeric_fn, use64, value, x0)
     if batched is None:
         problem.notes.append(
@@ -418,7 +419,28 @@ def _second(problem: _Problem, rng: np.random.Generator, rtol: float | None, ato
         return {p: backend.to_numpy(g).astype(x[p].dtype) for p, g in zip(values0, grads)}
 
     value.__name__ = "second derivative"
-    return check_gradient(value, gradient, x0, rtol=rtol, atol=atol)
+    floor = _floor(problem, atol, gradient(x0), value(x0), x0)
+    return check_gradient(value, gradient, x0, rtol=rtol, atol=floor)
+
+
+def _floor(problem: _Problem, atol: float, g: dict[str, np.ndarray], f0: float, x0: dict[str, np.ndarray]) -> float:
+    """The atol a rule is judged with when none is given: √eps of the coarsest dtype times the scale of the
+    projected gradient, its largest entry or f(x) per unit of x, whichever is larger. A random cotangent leaves
+    some entries at a rounding's distance from 0 (all of them, where the rule's Jacobian has a null space), which no
+    finite difference resolves; they are no bug beside the gradient's own scale."""
+    if atol > 0 or not g:
+        return atol
+    eps = max(float(np.finfo(a.dtype).eps) for a in g.values())
+    top = max((float(np.max(np.abs(a.astype(np.float64)))) for a in g.values() if a.size), default=0.0)
+    reach = max((float(np.max(np.abs(a.astype(np.float64)))) for a in x0.values() if a.size), default=0.0)
+    scale = max(top, abs(f0) / max(reach, 1.0))
+    floor = float(np.sqrt(eps) * scale) if np.isfinite(scale) else 0.0
+    if floor > 0:
+        problem.notes.append(
+            f"atol {floor:.2g}: √eps times the scale of uᵀJ, below which a difference does not matter (pass atol= "
+            "to set another)"
+        )
+    return floor
 
 
 def _merge(first: GradientReport, second: GradientReport) -> GradientReport:

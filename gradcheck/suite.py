@@ -287,24 +287,28 @@ def _assert_gradient(loss: Callable[[Any], float], grad: Callable[[Any], Any], x
     """check_gradient as a check: a wrong gradient, or one of the wrong structure or shape, fails with ``what``."""
     __tracebackhide__ = True
     try:
-        report = check_gradient(loss, grad, x, atol=_floor(grad(x)))
+        report = check_gradient(loss, grad, x, atol=_floor(grad(x), loss(x), x))
     except (InvalidArgument, InvalidType) as error:
         raise AssertionError(f"{what}: {error}") from None
     if not report.ok:
         raise AssertionError(f"{what}:\n{report}")
 
 
-def _floor(gradient: Any) -> float:
-    """The absolute tolerance of a drawn check: √eps of the coarsest dtype times the largest entry of the gradient.
-    Random draws put some entries' derivatives below what the loss's rounding can resolve; an error that small
-    next to the gradient's own size is no bug, and the check does not wait for a draw that resolves it."""
-    leaves = [np.asarray(leaf) for leaf in _leaves(gradient)]
-    floats = [leaf for leaf in leaves if np.issubdtype(leaf.dtype, np.floating) and leaf.size]
+def _floor(gradient: Any, value: float, x: Any) -> float:
+    """The absolute tolerance of a drawn check: √eps of the coarsest dtype times the gradient's scale, its largest
+    entry or the loss per unit of x, whichever is larger. Random draws put some entries' derivatives below what the
+    loss's rounding can resolve; an error that small next to the gradient's own scale is no bug, and the check does
+    not wait for a draw that resolves it."""
+    floats = [leaf for leaf in map(np.asarray, _leaves(gradient)) if np.issubdtype(leaf.dtype, np.floating)]
+    floats = [leaf for leaf in floats if leaf.size]
     if not floats:
         return 0.0
     eps = max(float(np.finfo(leaf.dtype).eps) for leaf in floats)
     top = max(float(np.nanmax(np.abs(leaf.astype(np.float64)))) for leaf in floats)
-    return float(np.sqrt(eps) * top) if np.isfinite(top) else 0.0
+    points = [np.abs(np.asarray(p, dtype=np.float64)) for p in _leaves(x) if np.size(p)]
+    reach = max((float(p.max()) for p in points), default=0.0)
+    scale = max(top, abs(float(value)) / max(reach, 1.0))
+    return float(np.sqrt(eps) * scale) if np.isfinite(scale) else 0.0
 
 
 def _leaves(tree: Any) -> list[Any]:
@@ -536,7 +540,9 @@ def _net_gradients(adapter: NetworkAdapter, net: Network, X: np.ndarray, Y: np.n
         fix = f": declare weights={other!r}" if got == want[::-1] else ""
         raise AssertionError(f"the weight gradient of layer {l} has shape {got}, the weights {want}{fix}")
     try:
-        report = check_gradient(loss, lambda params: yours, net.params, atol=_floor(yours))
+        report = check_gradient(
+            loss, lambda params: yours, net.params, atol=_floor(yours, loss(net.params), net.params)
+        )
     except (InvalidArgument, InvalidType) as error:
         raise AssertionError(f"your gradients do not have the network's structure: {error}") from None
     if not report.ok:
