@@ -86,3 +86,42 @@ def test_every_call_gets_new_arrays_in_a_new_container():
     arrays = {id(a) for _, a in handed}
     assert len(containers) == len(handed) and len(arrays) == len(handed)
     assert all(a.flags.writeable and a.flags.c_contiguous for _, a in handed)
+
+
+def test_namedtuples_ordered_and_default_dicts_round_trip_to_func():
+    from collections import OrderedDict, defaultdict, namedtuple
+
+    Pair = namedtuple("Pair", "w b")
+    trees = [
+        Pair(w=X.copy(), b=X[:2].copy()),
+        OrderedDict(w=X.copy(), b=X[:2].copy()),
+        defaultdict(list, w=X.copy(), b=X[:2].copy()),
+    ]
+    for tree in trees:
+        kinds = []
+
+        def f(t, kinds=kinds):
+            kinds.append(type(t))
+            return cube(t["w"] if isinstance(t, dict) else t.w) + cube(t["b"] if isinstance(t, dict) else t.b)
+
+        def g(t):
+            if isinstance(t, dict):
+                return type(t)(
+                    *([t.default_factory] if isinstance(t, defaultdict) else []),
+                    w=cube_grad(t["w"]),
+                    b=cube_grad(t["b"]),
+                )
+            return Pair(cube_grad(t.w), cube_grad(t.b))
+
+        assert check_gradient(f, g, tree).ok
+        assert set(kinds) == {type(tree)}
+
+
+def test_a_container_that_cannot_be_rebuilt_is_refused_by_name():
+    class Labelled(dict):
+        def __init__(self, label, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.label = label
+
+    with pytest.raises(InvalidType, match=r"cannot be rebuilt|does not rebuild"):
+        check_gradient(lambda t: cube(t["w"]), lambda t: {"w": cube_grad(t["w"])}, Labelled("a", w=X))

@@ -6,6 +6,7 @@ is wrong with ``x['W'][1][3, 0]``.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ class TreeDef:
     kind: type | None  # None marks a leaf
     keys: tuple[Any, ...] = ()
     children: tuple[TreeDef, ...] = ()
+    factory: Any = None  # a defaultdict's default_factory
 
     def unflatten(self, leaves: Sequence[Any]) -> Any:
         """Rebuild a tree of this shape from ``leaves`` in flatten order."""
@@ -37,6 +39,8 @@ class TreeDef:
         if self.kind is None:
             return next(it)
         values = [child._build(it) for child in self.children]
+        if issubclass(self.kind, defaultdict):
+            return self.kind(self.factory, zip(self.keys, values))
         if issubclass(self.kind, dict):
             return self.kind(zip(self.keys, values))
         kind: Any = self.kind
@@ -82,7 +86,8 @@ def flatten(tree: Any, name: str = "x") -> tuple[list[str], list[Any], TreeDef]:
         open_containers.add(id(node))
         if isinstance(node, dict):
             keys = _sorted_keys(node)
-            tree = TreeDef(type(node), keys, tuple(walk(node[k], path + _key_str(k)) for k in keys))
+            factory = node.default_factory if isinstance(node, defaultdict) else None
+            tree = TreeDef(type(node), keys, tuple(walk(node[k], path + _key_str(k)) for k in keys), factory)
         else:
             tree = TreeDef(
                 type(node), tuple(range(len(node))), tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
@@ -91,7 +96,36 @@ def flatten(tree: Any, name: str = "x") -> tuple[list[str], list[Any], TreeDef]:
         return tree
 
     treedef = walk(tree, name)
+    _round_trips(treedef, leaves, tree, name)
     return paths, leaves, treedef
+
+
+def _round_trips(treedef: TreeDef, leaves: list[Any], tree: Any, name: str) -> None:
+    """Refuse, by name, a container that cannot be rebuilt from its entries as the same type with the same keys (a
+    dict or list subclass whose constructor takes other arguments): func would be handed something else."""
+    try:
+        rebuilt = treedef.unflatten(leaves)
+        same = _same_shape(rebuilt, tree)
+    except Exception as exc:  # a user's container type raising anything: refuse it, saying what it raised
+        raise InvalidType(
+            f"{name} holds a container that cannot be rebuilt from its entries ({type(exc).__name__}: {exc}); pass "
+            "plain dicts, lists, tuples, namedtuples, OrderedDicts or defaultdicts of arrays"
+        ) from None
+    if not same:
+        raise InvalidType(
+            f"{name} holds a {type(tree).__name__} that does not rebuild as itself from its entries; pass plain "
+            "dicts, lists, tuples, namedtuples, OrderedDicts or defaultdicts of arrays"
+        )
+
+
+def _same_shape(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_shape(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_shape(x, y) for x, y in zip(a, b))
+    return True
 
 
 def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray], TreeDef]:
