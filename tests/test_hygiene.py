@@ -41,6 +41,7 @@ def test_a_func_that_freezes_its_argument_is_checked_as_any_other():
     assert not check_gradient(freezing, lambda x: cube_grad(x) * 1.01, X).ok
 
 
+@pytest.mark.filterwarnings("ignore:Setting the shape on a NumPy array has been deprecated:DeprecationWarning")
 def test_a_func_that_reshapes_its_argument_in_place_is_reported_not_a_crash():
     def reshaping(x):
         x.shape = (1, -1)
