@@ -73,10 +73,13 @@ def check_gradient(
     it moves (4·log₂ n more calls), and that element is then judged exactly as full mode judges it (kinks, jumps,
     domain boundaries); the direction is re-probed without it until what remains passes.
 
-    ``method="complex"`` (full mode) adds the complex step, Im f(x + i·h·eᵢ)/h, which has no cancellation: where it
-    agrees with the central differences it replaces them, with an error of a few ulps. If func rejects complex
-    input, or the two disagree (func is not complex-analytic: abs, max, a comparison), the check keeps the central
-    differences and says so in ``report.notes``.
+    ``method="complex"`` (full mode) adds the complex step, Im f(x + i·h·eᵢ)/h, which has no cancellation, on the
+    elements the central differences passed. It is trusted only as far as a second, larger step shows func
+    complex-analytic there (a term such as ``abs`` or a comparison adds nothing to the imaginary part, so the complex
+    step alone would miss it), and its error is that bound plus the central differences' allowance for a kink too
+    small to show: it tightens the check (seven calls per element) and may fail a bug too small for them, but never
+    passes an element they failed or could not resolve. If func rejects complex input, or no element is shown
+    analytic, the check keeps the central differences and says so in ``report.notes``.
 
     ``vectorized=True`` declares that func takes a leading batch axis on every leaf and returns one value per point
     (shape ``(K,)``): the perturbed points are then evaluated thousands at a time. grad still takes a single point.

@@ -42,6 +42,7 @@ class LeafReport:
     jump: np.ndarray | None = None  # size of a jump of func found at x (0 where func is continuous)
     rtol: float = float("nan")  # the relative tolerance this leaf was judged with
     unresolved: np.ndarray | None = None  # why each element is inconclusive: an index into INCONCLUSIVE (0: it is not)
+    noise: np.ndarray | None = None  # the rounding of f each element was judged with (None: the report's noise)
 
     @property
     def threshold(self) -> np.ndarray:

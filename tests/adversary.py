@@ -52,12 +52,13 @@ class Piece:
         if self.kind == "quantised":
             grid = 2.0**-30 * abs(self.w)
             return np.round(self.w * np.sin(u) / grid) * grid
-        return (np.float32(self.w) * np.sin(u.astype(np.float32))).astype(np.float64)  # float32 inside
+        single, double = (np.complex64, np.complex128) if np.iscomplexobj(u) else (np.float32, np.float64)
+        return (np.float32(self.w) * np.sin(u.astype(single))).astype(double)  # float32 inside
 
     def truth(self, t: float) -> tuple[float, float]:
         """The derivative at t, as an interval (lo, hi): one point, or the one-sided derivatives at a kink."""
         u = (t - self.p) / self.s
-        k = self.w / self.s
+        k = (float(np.float32(self.w)) if self.kind == "float32" else self.w) / self.s  # the weight f really uses
         if self.kind in ("sin", "quantised", "float32"):
             d = k * np.cos(u)
         elif self.kind == "exp":
@@ -94,6 +95,13 @@ class Problem:
     def func(self, x: np.ndarray) -> float:
         values = [piece.value(np.asarray(xi, dtype=np.float64)) for piece, xi in zip(self.pieces, x)]
         return float(np.sum(values) + self.coupling * np.sum(x.astype(np.float64) ** 2))
+
+    def complex_func(self, x: np.ndarray) -> complex | float:
+        """func for the complex step: the same pieces, evaluated at complex x (abs, comparisons, rounding and the
+        float32 cast are then not complex-analytic, as in a user's code)."""
+        values = [piece.value(np.asarray(xi)) for piece, xi in zip(self.pieces, x)]
+        total = np.sum(values) + self.coupling * np.sum(x * x)
+        return complex(total) if np.iscomplexobj(x) else float(total)
 
     def truth(self) -> np.ndarray:
         """(n, 2): each element's interval of valid derivatives at x."""

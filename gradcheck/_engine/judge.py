@@ -14,7 +14,7 @@ from gradcheck._engine.evaluate import Evaluator
 from gradcheck._engine.noise import local_sigma
 from gradcheck.report import INCONCLUSIVE, LeafReport
 
-__all__ = ["LEVELS", "RESOLUTION", "Stencil", "Verdict", "initial_steps", "judge_elements", "judge_leaf"]
+__all__ = ["HIDDEN_KINK", "LEVELS", "RESOLUTION", "Stencil", "Verdict", "initial_steps", "judge_elements", "judge_leaf"]
 
 JITTER = 1.324717957244746  # the plastic number: no rational relation to 1, 2 or 4
 WIDE = np.array([1.0, -1.0, 2.0, -2.0, 4.0, -4.0, JITTER, -JITTER])
@@ -226,6 +226,7 @@ def judge_leaf(
         jump=v.jump.reshape(shape),
         rtol=rtol,
         unresolved=v.unresolved.reshape(shape),
+        noise=v.noise.reshape(shape),
     )
 
 

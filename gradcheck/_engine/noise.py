@@ -122,8 +122,29 @@ def local_sigma(ev: Evaluator, k: int, idx: np.ndarray, f0: float, h: np.ndarray
             values = np.column_stack([np.zeros(todo.size), ev.at(k, idx[todo], points) - f0])
             good = np.array([_regular(row) and not _mostly_flat(row) and _like_rounding(row, 1.0) for row in values])
             sigma[todo[good]] = [_difference_sigma(row) for row in values[good]]
-            todo = todo[~good]
+            grain = np.array([_grain_sigma(row) for row in values])
+            sigma[todo[~good]] = grain[~good]
+            todo = todo[~good & (grain == 0)]
     return sigma
+
+
+def _grain_sigma(f: np.ndarray) -> float:
+    """f rounded to a grid q far finer than its change per spacing (a float32 value inside a float64 func): its
+    first differences take two values q apart, so its second differences are about 0 or ±q, the nonzero ones
+    alternating in sign, a pattern rounding can make sparse enough to look like a kink or a jump. A kink's second
+    differences keep their sign; a jump larger than a quarter of f's change per spacing is not taken for a grain.
+    Returns q/2, the most rounding can move a value, or 0 where f does not show that pattern."""
+    if not np.isfinite(f).all():
+        return 0.0
+    second = np.diff(f, n=2)
+    q = float(np.abs(second).max())
+    if q == 0:
+        return 0.0
+    grains = second[np.abs(second) > 0.01 * q]
+    alike = bool((np.abs(grains) >= 0.98 * q).all())
+    alternate = bool((grains[1:] * grains[:-1] < 0).all())
+    fine = bool(np.abs(np.diff(f)).min() >= 4 * q)
+    return q / 2 if grains.size >= 2 and alike and alternate and fine else 0.0
 
 
 def _mostly_flat(f: np.ndarray) -> bool:

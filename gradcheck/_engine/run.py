@@ -91,8 +91,10 @@ def _run(
     _note_drift(problems, ev, f0, max(noise))
     notes: list[str] = []
     if options.complex_step:
-        reports, note = complex_step_reports(func, treedef, ev.pristine, reports, caller, ev.name, options.atol)
-        ev.calls += sum(leaf.size for leaf in leaves)
+        reports, note, calls = complex_step_reports(
+            func, treedef, ev.pristine, reports, noise, caller, ev.name, options.atol
+        )
+        ev.calls += calls
         notes.append(note)
     notes += _notes(ev, paths, reports, rtols)
     return GradientReport(
