@@ -12,24 +12,11 @@ from gradcheck import check_gradient, check_network
 from . import mutants
 from .helpers import COMBINATIONS, assert_correct_verdict, combo_id, problem
 
-SEVERAL_KINKS = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known limit: in float32 several examples' ReLU kinks lie within the first step of weights[1][0, 2]; "
-    "check_network's perturbed losses are exact, but it judges them at the rounding of the float32 loss, whose slack "
-    "hides the kinks from the Taylor-regime tests: a correct element fails with margin 1.7 (check_gradient passes it)",
-)
-
-
-def _known_limit(combo, dtype, sizes):
-    limited = combo == ("relu", "softmax", "quadratic") and dtype == "float32" and sizes == (4, 5, 3, 2)
-    return pytest.param(combo, dtype, sizes, marks=SEVERAL_KINKS) if limited else (combo, dtype, sizes)
-
 
 @pytest.mark.parametrize(
     ("combo", "dtype", "sizes"),
     [
-        _known_limit(combo, dtype, sizes)
+        (combo, dtype, sizes)
         for combo in COMBINATIONS
         for dtype in ("float64", "float32")
         for sizes in ((4, 5, 3, 2), (3, 4, 3, 4, 3, 2))
