@@ -97,6 +97,7 @@ class _Outputs:
         name = getattr(func, "__name__", "func")
         self.name = "f" if name == "<lambda>" else str(name)
         self.shape: tuple[int, ...] = ()
+        self.dtype = np.dtype(np.float64)  # func's result dtype, if floating
         self._cache: dict[bytes, np.ndarray] = {}
 
     def __call__(self, tree: Any) -> np.ndarray:
@@ -125,7 +126,10 @@ class _Outputs:
 
     def first(self, tree: Any, problems: list[str]) -> np.ndarray:
         """func(x), twice: its shape, and whether func is repeatable (a cache would otherwise hide it)."""
-        y0 = self._checked(self.func(tree))
+        first = self.func(tree)
+        y0 = self._checked(first)
+        if np.issubdtype(np.asarray(first).dtype, np.floating):
+            self.dtype = np.asarray(first).dtype
         again = self._checked(self.func(tree))
         self.calls += 2
         self.shape = y0.shape
@@ -149,8 +153,9 @@ class _Outputs:
         return y0
 
     def entry(self, t: int) -> Callable[[Any], float]:
-        def value(tree: Any) -> float:
-            return float(self(tree).reshape(-1)[t])
+        def value(tree: Any) -> Any:
+            # in func's own dtype: the check then takes its rounding (a float32 output) as the floor of its noise
+            return self.dtype.type(self(tree).reshape(-1)[t])
 
         value.__name__ = f"{self.name}[{t}]"
         return value

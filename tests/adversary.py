@@ -3,8 +3,9 @@
 Each element xᵢ of one leaf gets its own piece φᵢ, so that f(x) = Σᵢ φᵢ(xᵢ) + γ·Σᵢ xᵢ² has an exactly known
 derivative. A piece is a smooth map, or a map with a feature at p = xᵢ + d·hᵢ, where hᵢ is the step the checker
 documents (eps^(1/3) times abs(xᵢ), or 1 at 0) and d is drawn from inside the stencil to far away: a pole, a jump,
-a kink, a flat stretch (a dead ReLU), a quantised map (rounded to a grid coarser than float64's) and a map computed
-in float32 inside float64. Magnitudes of xᵢ differ by up to six orders within the leaf (outlier entries).
+a kink, a flat stretch (a dead ReLU), a quantised map (rounded to a grid coarser than float64's), a map computed
+in float32 inside float64, and one whose argument is rounded to float32 first. Magnitudes of xᵢ differ by up to
+six orders within the leaf (outlier entries).
 
 The truth at xᵢ is an interval: one point where the piece is differentiable, the two one-sided derivatives where a
 kink sits exactly at xᵢ. For quantised and float32 pieces it is the derivative of the map before rounding, the one
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 __all__ = ["KINDS", "SMOOTH", "Piece", "Problem", "problems"]
 
 SMOOTH = ("sin", "exp", "cubic")
-KINDS = (*SMOOTH, "pole", "jump", "kink", "relu", "quantised", "float32")
+KINDS = (*SMOOTH, "pole", "jump", "kink", "relu", "quantised", "float32", "float32 input")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Piece:
     s: float
 
     def value(self, t: np.ndarray) -> np.ndarray:
+        if self.kind == "float32 input":  # the argument itself rounded to float32, as a mixed-precision layer does
+            single = np.complex64 if np.iscomplexobj(t) else np.float32
+            return self.w * np.sin((t.astype(single).astype(t.dtype) - self.p) / self.s)
         u = (t - self.p) / self.s
         if self.kind == "sin":
             return self.w * np.sin(u)
@@ -59,7 +63,7 @@ class Piece:
         """The derivative at t, as an interval (lo, hi): one point, or the one-sided derivatives at a kink."""
         u = (t - self.p) / self.s
         k = (float(np.float32(self.w)) if self.kind == "float32" else self.w) / self.s  # the weight f really uses
-        if self.kind in ("sin", "quantised", "float32"):
+        if self.kind in ("sin", "quantised", "float32", "float32 input"):
             d = k * np.cos(u)
         elif self.kind == "exp":
             d = k * np.exp(u / 4) / 4

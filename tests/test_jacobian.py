@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gradcheck import GradcheckError, check_jacobian
+from gradcheck import GradcheckError, check_gradient, check_jacobian
 
 A = np.random.default_rng(0).standard_normal((3, 4))
 X = np.random.default_rng(1).standard_normal(4)
@@ -146,3 +148,32 @@ def test_func_is_called_once_per_point_whatever_the_number_of_outputs():
     # 40 rows share their points: the calls grow with the stencils some rows need (saturated rows' longer steps,
     # their noise rays), never with the number of rows
     assert report.ok and report.calls < 10 * narrow.calls < 40 * narrow.calls
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([np.float64, np.float32]),
+    st.sampled_from([np.float32, np.float16]),
+    st.sampled_from([0.0, 1e-2]),
+)
+def test_a_lower_precision_output_is_judged_at_its_own_rounding_as_each_row_is(seed, x_dtype, out_dtype, bug):
+    # func computes in float32 (or float16) and returns that dtype, whatever x's: check_jacobian must agree with
+    # check_gradient of each output, which sees the output's rounding
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((3, 4)).astype(out_dtype)
+    x = rng.uniform(-1, 1, 4).astype(x_dtype)
+
+    def func(x):
+        return np.tanh(A @ x.astype(out_dtype))
+
+    def jacobian(x):
+        return (1 - np.tanh(A @ x.astype(out_dtype)).astype(np.float64) ** 2)[:, None] * A * (1 + bug)
+
+    report = check_jacobian(func, x, jacobian=jacobian, allow_inconclusive=True)
+    leaf = report.leaves[0]
+    for t in range(3):
+        row_grad = lambda x, t=t: jacobian(x)[t].astype(x.dtype)  # noqa: E731
+        row = check_gradient(lambda x, t=t: func(x)[t], row_grad, x, allow_inconclusive=True)
+        assert (leaf.failed[t] == row.leaves[0].failed).all(), f"{report}\n{row}"
+    if not bug:
+        assert not leaf.failed.any(), report

@@ -6,10 +6,20 @@ import math
 
 import numpy as np
 
-__all__ = ["SIX_SIGMA", "largest_finite", "safe_norm", "step_cap", "step_scale", "tolerance_of", "within_errors"]
+__all__ = [
+    "JITTER",
+    "SIX_SIGMA",
+    "largest_finite",
+    "safe_norm",
+    "step_cap",
+    "step_scale",
+    "tolerance_of",
+    "within_errors",
+]
 
 
 SIX_SIGMA = 1.5 * math.sqrt(70)
+JITTER = 1.324717957244746  # the plastic number: a step in no rational relation to 1, 2, 4 or 8, nor to a grid
 
 
 def safe_norm(v: np.ndarray) -> float:

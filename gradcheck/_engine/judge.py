@@ -9,14 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcheck._engine.arith import SIX_SIGMA, largest_finite, step_cap, step_scale, tolerance_of, within_errors
+from gradcheck._engine.arith import JITTER, SIX_SIGMA, largest_finite, step_cap, step_scale, tolerance_of, within_errors
 from gradcheck._engine.evaluate import Evaluator
 from gradcheck._engine.noise import local_sigma
 from gradcheck.report import INCONCLUSIVE, LeafReport
 
 __all__ = ["HIDDEN_KINK", "LEVELS", "RESOLUTION", "Stencil", "Verdict", "initial_steps", "judge_elements", "judge_leaf"]
 
-JITTER = 1.324717957244746  # the plastic number: no rational relation to 1, 2 or 4
 WIDE = np.array([1.0, -1.0, 2.0, -2.0, 4.0, -4.0, JITTER, -JITTER])
 LEVELS = 7  # stencils h, h/8, …, h/8⁶ on the ladder
 RESOLUTION = 0.05  # the coarsest relative error bound a pass may rest on: error ≤ RESOLUTION·|analytic| + atol
@@ -259,6 +258,13 @@ def judge_elements(
     noise = np.maximum(noise_at_x, j.eps * st.magnitude(f0))
     _measure_frozen(j, st, noise)
     numeric, error, _, smooth = st.estimate(noise)
+    # rounding coarser than the rays at x showed (a quantised term among smooth ones, an input rounded to float32
+    # inside) is measured along each element the first stencil does not show smooth, before a larger step is tried
+    measured = ~smooth
+    if measured.any():
+        rough = np.flatnonzero(measured)
+        noise[rough] = np.maximum(noise[rough], 4 * local_sigma(ev, k, idx[rough], f0, st.h[rough]))
+        numeric, error, _, smooth = st.estimate(noise)
     enlarged = _enlarge_steps(j, noise, st, numeric, error)
     smooth |= enlarged
     flat = st.frozen() & (a != 0) & (np.abs(a) * st.h > noise)
@@ -276,7 +282,7 @@ def judge_elements(
     v.unresolved[flat] = FLAT
     open_rows = np.flatnonzero(retry & ~flat)
     if open_rows.size:
-        _certify(j, open_rows, noise[open_rows], st.h[open_rows], v)
+        _certify(j, open_rows, noise[open_rows], st.h[open_rows], v, measured[open_rows])
     return v
 
 
@@ -484,12 +490,14 @@ def _first(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mask.any(axis=1)), np.asarray(np.argmax(mask, axis=1))
 
 
-def _certify(j: _Judge, rows: np.ndarray, noise: np.ndarray, h: np.ndarray, v: Verdict) -> None:
+def _certify(j: _Judge, rows: np.ndarray, noise: np.ndarray, h: np.ndarray, v: Verdict, measured: np.ndarray) -> None:
     """The certificate ladder for elements the first stencil could not decide, in place: the coarsest level on
     which f is shown smooth and that decides; else one-sided derivatives stable across two levels (a kink at x, or
     a domain boundary); else a jump located at x (the element fails); else the element is inconclusive."""
-    # rounding coarser than the rays at x showed (a quantised term among smooth ones) is measured along the element
-    noise = np.maximum(noise, 4 * local_sigma(j.ev, j.k, j.idx[rows], j.f0, h))
+    # rounding coarser than the rays at x showed is measured along each element, unless it already was
+    todo = ~measured
+    if todo.any():
+        noise[todo] = np.maximum(noise[todo], 4 * local_sigma(j.ev, j.k, j.idx[rows[todo]], j.f0, h[todo]))
     lad = _climb(j, rows, noise, h)
     a = j.a[rows][:, None]
     n, e = lad.central

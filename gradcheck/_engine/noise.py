@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from gradcheck._engine.arith import step_scale
+from gradcheck._engine.arith import JITTER, step_scale
 from gradcheck._engine.evaluate import Evaluator
 
 __all__ = ["estimate_noise", "local_sigma"]
@@ -51,7 +51,7 @@ def _ray_sigma(ev: Evaluator, direction: list[np.ndarray], eps: float) -> float:
     while spacing <= eps ** (1 / 3) / 36:
         for sign in (1.0, -1.0):
             f = ev.along_many([[sign * t * spacing * d for d in direction] for t in range(1, 10)])
-            if _regular(f) and not _mostly_flat(f) and (spacing == 64 * eps or _like_rounding(f)):
+            if _regular(f) and not _mostly_flat(f) and (spacing == 64 * eps or _like_rounding(f, _coarsest(ev))):
                 return _difference_sigma(f)
         spacing *= 8
     return 0.0
@@ -65,12 +65,19 @@ def _stencil_sigma(ev: Evaluator, direction: list[np.ndarray], eps: float) -> fl
     spacing = eps ** (1 / 3) / 16
     for sign in (1.0, -1.0):
         f = ev.along_many([[sign * t * spacing * d for d in direction] for t in range(1, 10)])
-        if _regular(f) and _like_rounding(f):
+        if _regular(f) and _like_rounding(f, _coarsest(ev)):
             return _difference_sigma(f)
     return 0.0
 
 
-def _like_rounding(f: np.ndarray, coarsest: float = 1e-6) -> bool:
+def _coarsest(ev: Evaluator) -> float:
+    """The coarsest rounding, relative to f, a ray through x may show: a millionth, or 1024 ulps of func's result
+    where that is coarser (a float32 result that cancels, such as tanh of a small float32 sum, is rounded far more
+    coarsely than its own ulp)."""
+    return max(1e-6, 1024 * ev.f_eps)
+
+
+def _like_rounding(f: np.ndarray, coarsest: float) -> bool:
     """Whether the high differences of f look like rounding, as Moré and Wild's test has it: 2nd differences alike
     in size, 3rd and 4th differences that change sign, are alike in size along the ray and imply deviations that
     agree within a factor of 2; on a ray through x, also small beside the change of f along it and below
@@ -107,44 +114,57 @@ def _like_rounding(f: np.ndarray, coarsest: float = 1e-6) -> bool:
 
 def local_sigma(ev: Evaluator, k: int, idx: np.ndarray, f0: float, h: np.ndarray) -> np.ndarray:
     """The rounding of f along single elements ``idx`` of leaf k, as :func:`_ray_sigma` measures it along a
-    direction, on spacings h/4096, h/512 and h/64 (the ray never reaches beyond h/8). 0 where f never changes
-    regularly there."""
+    direction, on spacings h/4096, h/512, h/64 and h/8, and the last two times JITTER, the largest found. The last
+    rays reach h: an input rounded to float32 inside a float64 func quantises f on a grain the finer rays sit
+    inside of, seeing only the rounding of the smooth rest, and a spacing that is nearly a multiple of the grain
+    aliases it (JITTER breaks that). 0 where f never changes regularly there."""
     orig = ev.pristine[k]
     base = orig.reshape(-1)[idx].astype(np.float64)
     sigma = np.zeros(idx.size)
-    todo = np.arange(idx.size)
-    for spacing in (h / 4096, h / 512, h / 64):
+    for spacing in (h / 4096, h / 512, h / 64, JITTER * h / 64, h / 8, JITTER * h / 8):
+        todo = np.arange(idx.size)
         for sign in (1.0, -1.0):
             if not todo.size:
-                return sigma
+                break
             points = base[todo, None] + sign * spacing[todo, None] * np.arange(1, 9)
             points = points.astype(orig.dtype).astype(np.float64)
             values = np.column_stack([np.zeros(todo.size), ev.at(k, idx[todo], points) - f0])
-            good = np.array([_regular(row) and not _mostly_flat(row) and _like_rounding(row, 1.0) for row in values])
-            sigma[todo[good]] = [_difference_sigma(row) for row in values[good]]
-            grain = np.array([_grain_sigma(row) for row in values])
-            sigma[todo[~good]] = grain[~good]
-            todo = todo[~good & (grain == 0)]
+            found = np.array([_row_sigma(row) for row in values])
+            sigma[todo] = np.maximum(sigma[todo], found)
+            todo = todo[found == 0]
     return sigma
 
 
+def _row_sigma(row: np.ndarray) -> float:
+    """The rounding along one ray through x: a regular, rounding-like ray, or a grain (0: neither)."""
+    if _regular(row) and not _mostly_flat(row) and _like_rounding(row, 1.0):
+        return _difference_sigma(row)
+    return _grain_sigma(row)
+
+
 def _grain_sigma(f: np.ndarray) -> float:
-    """f rounded to a grid q far finer than its change per spacing (a float32 value inside a float64 func): its
-    first differences take two values q apart, so its second differences are about 0 or ±q, the nonzero ones
-    alternating in sign, a pattern rounding can make sparse enough to look like a kink or a jump. A kink's second
-    differences keep their sign; a jump larger than a quarter of f's change per spacing is not taken for a grain.
-    Returns q/2, the most rounding can move a value, or 0 where f does not show that pattern."""
+    """f rounded to a grid q (a float32 value, or a float32 input, inside a float64 func) while it moves by at
+    least q per spacing: its second differences are about 0 or small multiples of q, the nonzero ones alternating
+    in sign, a pattern rounding can make sparse enough to look like kinks or jumps. A kink's second differences
+    keep their sign; a single jump larger than f's change per spacing is not taken for a grain. Returns half the largest
+    second difference (rounding moves each value by at least a quarter of it), or 0 where f does not show that
+    pattern."""
     if not np.isfinite(f).all():
         return 0.0
     second = np.diff(f, n=2)
-    q = float(np.abs(second).max())
-    if q == 0:
+    top = float(np.abs(second).max())
+    if top == 0:
         return 0.0
-    grains = second[np.abs(second) > 0.01 * q]
-    alike = bool((np.abs(grains) >= 0.98 * q).all())
+    grains = second[np.abs(second) > 0.01 * top]
+    q = float(np.abs(grains).min())
+    multiples = np.abs(grains) / q
+    on_grid = bool((np.abs(multiples - np.round(multiples)) <= 0.02).all() and multiples.max() <= 4.5)
     alternate = bool((grains[1:] * grains[:-1] < 0).all())
-    fine = bool(np.abs(np.diff(f)).min() >= 4 * q)
-    return q / 2 if grains.size >= 2 and alike and alternate and fine else 0.0
+    # one up-and-down pair is a jump unless f moves by a grain per spacing; two or more pairs are a grid (a
+    # sawtooth, where the grid's steps and f's slope cancel)
+    moves = bool(np.abs(f[-1] - f[0]) / (f.size - 1) >= q)
+    enough = grains.size >= 4 or (grains.size >= 2 and moves)
+    return top / 2 if enough and on_grid and alternate else 0.0
 
 
 def _mostly_flat(f: np.ndarray) -> bool:
