@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gradcheck.report import GradientReport
 
-__all__ = ["GradcheckError", "GradientMismatch", "InvalidArgument", "InvalidType", "MissingDependency"]
+__all__ = ["GradcheckError", "GradientMismatch", "InvalidArgument", "InvalidType", "MissingDependency", "UnknownLeaf"]
 
 
 class GradcheckError(Exception):
@@ -24,6 +24,13 @@ class InvalidArgument(GradcheckError, ValueError):
 
 class InvalidType(GradcheckError, TypeError):
     """An argument has the wrong type or dtype; the message says which argument and what it should be."""
+
+
+class UnknownLeaf(GradcheckError, KeyError):
+    """A report was asked for a leaf it does not have; the message lists its leaves and the likeliest one."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted, as a key's repr
+        return str(self.args[0]) if self.args else ""
 
 
 class MissingDependency(GradcheckError, ImportError):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradcheck.errors import UnknownLeaf
+
 INCONCLUSIVE = ("", "coarse", "no smooth stencil", "flat")
 """Why an element is inconclusive, by its code in :attr:`LeafReport.unresolved` (0: it is not):
 
@@ -304,7 +306,10 @@ class GradientReport:
         for leaf in self.leaves:
             if leaf.path == path:
                 return leaf
-        raise KeyError(f"no leaf {path!r} in this report; its leaves are {[leaf.path for leaf in self.leaves]}")
+        paths = [leaf.path for leaf in self.leaves]
+        near = [p for p in paths if isinstance(path, str) and path and (p.endswith(f"[{path!r}]") or path in p)]
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise UnknownLeaf(f"report.leaf({path!r}): no such leaf; its leaves are {paths}{hint}")
 
     @property
     def failures(self) -> list[LeafReport]:

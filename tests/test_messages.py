@@ -76,3 +76,14 @@ def test_a_function_that_needs_float32_for_its_value_is_judged_in_float32():
 def test_an_x_with_no_elements_is_refused_rather_than_passed():
     with pytest.raises(GradcheckError, match="there is no element to check"):
         check_gradient(cube, cube_grad, {"a": np.zeros(0), "b": np.zeros((2, 0))})
+
+
+def test_asking_a_report_for_a_leaf_it_lacks_names_its_leaves_and_the_likeliest_one():
+    from gradcheck.errors import UnknownLeaf
+
+    report = check_gradient(lambda p: float(np.sum(p["W"] ** 2)), lambda p: {"W": 2 * p["W"]}, {"W": np.ones(2)})
+    assert report.leaf("x['W']").ok
+    with pytest.raises(UnknownLeaf) as caught:
+        report.leaf("W")
+    assert isinstance(caught.value, KeyError)
+    assert str(caught.value) == "report.leaf('W'): no such leaf; its leaves are [\"x['W']\"]; did you mean \"x['W']\"?"
