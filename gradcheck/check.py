@@ -46,7 +46,9 @@ def check_gradient(
     True
 
     func(x) returns a real scalar; grad(x) returns an object of x's structure, shapes and dtypes. x is an ndarray
-    or a (nested) list, tuple or dict of floating-point ndarrays, in any memory layout; it is copied and never
+    or a pytree of floating-point ndarrays, in any memory layout: nested dicts, lists, tuples, namedtuples,
+    OrderedDicts, defaultdicts and deques, walked by optree, and any class of yours registered with
+    ``optree.register_pytree_node(cls, flatten, unflatten, namespace="gradcheck")``. x is copied and never
     changed, and func and grad receive a new container of the copies on every call. The rule: an element passes iff
     ``|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error``, with rtol defaulting to √eps of the
     leaf's own dtype; how numeric and error are computed is described once, in :mod:`gradcheck._engine`. ``step``

@@ -208,7 +208,7 @@ def _analytic(
 def _blocks(
     J: Any, treedef: TreeDef, paths: list[str], leaves: list[np.ndarray], out_shape: tuple[int, ...]
 ) -> list[np.ndarray]:
-    if treedef.kind is None:
+    if treedef.is_leaf:
         J = [J]
     else:
         _got_paths, J, got = flatten(J, "jacobian(x)")

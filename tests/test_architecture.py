@@ -151,7 +151,7 @@ def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return length
 
 
-def test_a_plain_install_pulls_in_numpy_and_hypothesis_only():
+def test_a_plain_install_pulls_in_numpy_hypothesis_and_optree_only():
     text = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
     listed = re.search(r"^dependencies = \[(.*?)\]", text, re.M | re.S)
     assert listed is not None
@@ -160,7 +160,7 @@ def test_a_plain_install_pulls_in_numpy_and_hypothesis_only():
         for spec in listed.group(1).split(",")
         if spec.strip()
     )
-    assert names == ["hypothesis", "numpy"]
+    assert names == ["hypothesis", "numpy", "optree"]
 
 
 @pytest.mark.parametrize(

@@ -118,11 +118,49 @@ def test_namedtuples_ordered_and_default_dicts_round_trip_to_func():
         assert set(kinds) == {type(tree)}
 
 
-def test_a_container_that_cannot_be_rebuilt_is_refused_by_name():
+def test_an_unknown_container_class_is_refused_by_name_with_how_to_register_it():
     class Labelled(dict):
         def __init__(self, label, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.label = label
 
-    with pytest.raises(InvalidType, match=r"cannot be rebuilt|does not rebuild"):
+    with pytest.raises(InvalidType, match=r"x is a Labelled, .*register_pytree_node\(Labelled, .*'gradcheck'"):
         check_gradient(lambda t: cube(t["w"]), lambda t: {"w": cube_grad(t["w"])}, Labelled("a", w=X))
+
+
+def test_a_class_registered_with_optree_is_walked_and_rebuilt_as_itself():
+    import optree
+
+    class Params:
+        def __init__(self, w, b):
+            self.w, self.b = w, b
+
+    optree.register_pytree_node(
+        Params, lambda p: ((p.w, p.b), None, ("w", "b")), lambda _, c: Params(*c), namespace="gradcheck"
+    )
+    try:
+        seen = []
+
+        def f(p):
+            seen.append(type(p))
+            return cube(p.w) + cube(p.b)
+
+        report = check_gradient(f, lambda p: Params(cube_grad(p.w), cube_grad(p.b) * 1.1), Params(X.copy(), X[:2]))
+        assert set(seen) == {Params}
+        assert [leaf.path for leaf in report.failures] == ["x['b']"]
+    finally:
+        optree.unregister_pytree_node(Params, namespace="gradcheck")
+
+
+def test_a_registration_that_rebuilds_something_else_is_refused():
+    import optree
+
+    class Params(tuple):
+        pass
+
+    optree.register_pytree_node(Params, lambda p: (tuple(p), None), lambda _, c: list(c), namespace="gradcheck")
+    try:
+        with pytest.raises(InvalidType, match=r"does not rebuild as itself|cannot be rebuilt"):
+            check_gradient(lambda t: cube(t[0]), lambda t: Params([cube_grad(t[0])]), Params([X.copy()]))
+    finally:
+        optree.unregister_pytree_node(Params, namespace="gradcheck")

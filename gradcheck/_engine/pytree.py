@@ -1,131 +1,125 @@
-"""Pytrees: an ndarray, or lists, tuples and dicts nesting ndarrays.
+"""Pytrees, through optree: an ndarray, or dicts, lists, tuples, namedtuples, OrderedDicts, defaultdicts and deques
+nesting ndarrays, and any class registered with optree in the ``gradcheck`` namespace.
 
-Each leaf has a path written the way a user would index it, ``x['W'][1]``, so that a report can say which element
-is wrong with ``x['W'][1][3, 0]``.
+Each leaf has a path written the way a user would index it, ``x['W'][1]`` (``x.W`` for a namedtuple field), so
+that a report can say which element is wrong with ``x['W'][1][3, 0]``. A dict's entries are taken in sorted key
+order, so that two dicts with the same keys match whatever their insertion order; the dict is rebuilt in its own.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import optree
 
 from gradcheck.errors import InvalidArgument, InvalidType
 
-__all__ = ["TreeDef", "flatten", "float_leaves", "match_structure"]
+__all__ = ["NAMESPACE", "TreeDef", "flatten", "float_leaves", "match_structure"]
+
+NAMESPACE = "gradcheck"
+"""The optree namespace in which a user registers a container class of their own:
+``optree.register_pytree_node(Params, flatten, unflatten, namespace="gradcheck")``."""
+
+_CONTAINERS = "dicts, lists, tuples, namedtuples, OrderedDicts, defaultdicts or deques of arrays"
 
 
 @dataclass(frozen=True)
 class TreeDef:
-    """The shape of a pytree without its leaves: a container kind, its keys and its children."""
+    """The shape of a pytree without its leaves (optree's tree spec)."""
 
-    kind: type | None  # None marks a leaf
-    keys: tuple[Any, ...] = ()
-    children: tuple[TreeDef, ...] = ()
-    factory: Any = None  # a defaultdict's default_factory
+    spec: Any
 
     def unflatten(self, leaves: Sequence[Any]) -> Any:
         """Rebuild a tree of this shape from ``leaves`` in flatten order."""
-        it = iter(leaves)
-        tree = self._build(it)
-        if next(it, None) is not None:
-            raise InvalidArgument(f"unflatten got more leaves than the tree has ({self.num_leaves})")
-        return tree
+        if len(leaves) != self.num_leaves:
+            raise InvalidArgument(f"unflatten got {len(leaves)} leaves for a tree of {self.num_leaves}")
+        return optree.tree_unflatten(self.spec, list(leaves))
 
-    def _build(self, it: Any) -> Any:
-        if self.kind is None:
-            return next(it)
-        values = [child._build(it) for child in self.children]
-        if issubclass(self.kind, defaultdict):
-            return self.kind(self.factory, zip(self.keys, values))
-        if issubclass(self.kind, dict):
-            return self.kind(zip(self.keys, values))
-        kind: Any = self.kind
-        if issubclass(kind, tuple) and hasattr(kind, "_fields"):  # namedtuple
-            return kind(*values)
-        return kind(values)
+    @property
+    def is_leaf(self) -> bool:
+        """Whether the tree is a single array."""
+        return bool(self.spec.is_leaf())
 
     @property
     def num_leaves(self) -> int:
-        return 1 if self.kind is None else sum(c.num_leaves for c in self.children)
+        return int(self.spec.num_leaves)
 
-
-def _key_str(key: Any) -> str:
-    return f"[{key!r}]"
-
-
-def _sorted_keys(node: dict[Any, Any]) -> tuple[Any, ...]:
-    """A dict's keys in a canonical order, so that two dicts with the same keys match whatever their insertion order."""
-    try:
-        return tuple(sorted(node))
-    except TypeError:  # keys of mixed, unorderable types
-        return tuple(sorted(node, key=lambda k: (type(k).__name__, repr(k))))
+    def __repr__(self) -> str:
+        return f"TreeDef({self.spec})"
 
 
 def flatten(tree: Any, name: str = "x") -> tuple[list[str], list[Any], TreeDef]:
-    """Split ``tree`` into leaf paths, leaves and a :class:`TreeDef`; leaves are returned as they are."""
-    paths: list[str] = []
-    leaves: list[Any] = []
-    open_containers: set[int] = set()
-
-    def walk(node: Any, path: str) -> TreeDef:
-        if not isinstance(node, (dict, list, tuple)):
-            paths.append(path)
-            leaves.append(node)
-            return TreeDef(None)
-        if id(node) in open_containers:
-            raise InvalidArgument(
-                f"{path} contains itself (a self-referencing {type(node).__name__}); {name} must be "
-                "a tree of arrays: build it from new lists, tuples and dicts"
-            )
-        if len(open_containers) > 200:
-            raise InvalidArgument(f"{name} is nested more than 200 containers deep at {path}; pass a flatter tree")
-        open_containers.add(id(node))
-        if isinstance(node, dict):
-            keys = _sorted_keys(node)
-            factory = node.default_factory if isinstance(node, defaultdict) else None
-            tree = TreeDef(type(node), keys, tuple(walk(node[k], path + _key_str(k)) for k in keys), factory)
-        else:
-            tree = TreeDef(
-                type(node), tuple(range(len(node))), tuple(walk(v, f"{path}[{i}]") for i, v in enumerate(node))
-            )
-        open_containers.discard(id(node))
-        return tree
-
-    treedef = walk(tree, name)
-    _round_trips(treedef, leaves, tree, name)
-    return paths, leaves, treedef
-
-
-def _round_trips(treedef: TreeDef, leaves: list[Any], tree: Any, name: str) -> None:
-    """Refuse, by name, a container that cannot be rebuilt from its entries as the same type with the same keys (a
-    dict or list subclass whose constructor takes other arguments): func would be handed something else."""
+    """Split ``tree`` into leaf paths, leaves and a :class:`TreeDef`; leaves are returned as they are. None is a
+    leaf (and so refused where an array is needed, by path)."""
     try:
-        rebuilt = treedef.unflatten(leaves)
-        same = _same_shape(rebuilt, tree)
+        accessors, leaves, spec = optree.tree_flatten_with_accessor(tree, none_is_leaf=True, namespace=NAMESPACE)
+    except RecursionError:
+        where = _cycle(tree, name, set())
+        what = f"{where} contains itself (a self-referencing container)" if where else f"{name} is nested too deep"
+        raise InvalidArgument(f"{what}; pass a tree of arrays built from new {_CONTAINERS}") from None
+    paths = [_path(accessor, name) for accessor in accessors]
+    treedef = TreeDef(spec)
+    _round_trips(treedef, leaves, name)
+    return paths, list(leaves), treedef
+
+
+def _cycle(node: Any, path: str, open_containers: set[int]) -> str | None:
+    """The path of the first dict, list or tuple that contains itself, or None."""
+    if not isinstance(node, (dict, list, tuple)):
+        return None
+    if id(node) in open_containers:
+        return path
+    open_containers.add(id(node))
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, child in items:
+        found = _cycle(child, f"{path}[{key!r}]", open_containers)
+        if found:
+            return found
+    open_containers.discard(id(node))
+    return None
+
+
+def _path(accessor: Any, name: str) -> str:
+    """The leaf's path as a user indexes it: optree's own (``x['W'][1]``, ``x.W``), or, for a class registered
+    without a path entry type, each entry as an index (``x['W']``)."""
+    path = str(accessor.codify(name))
+    if "<flat index" not in path:
+        return path
+    return name + "".join(f"[{entry.entry!r}]" for entry in accessor)
+
+
+def _round_trips(treedef: TreeDef, leaves: list[Any], name: str) -> None:
+    """Refuse, by name, a registered container that does not rebuild as itself from its entries: func would be
+    handed something else."""
+    try:
+        same = optree.tree_structure(treedef.unflatten(leaves), none_is_leaf=True, namespace=NAMESPACE) == treedef.spec
     except Exception as exc:  # a user's container type raising anything: refuse it, saying what it raised
         raise InvalidType(
-            f"{name} holds a container that cannot be rebuilt from its entries ({type(exc).__name__}: {exc}); pass "
-            "plain dicts, lists, tuples, namedtuples, OrderedDicts or defaultdicts of arrays"
+            f"{name} holds a container that cannot be rebuilt from its entries ({type(exc).__name__}: {exc}); "
+            f"pass {_CONTAINERS}, or fix its optree registration"
         ) from None
     if not same:
         raise InvalidType(
-            f"{name} holds a {type(tree).__name__} that does not rebuild as itself from its entries; pass plain "
-            "dicts, lists, tuples, namedtuples, OrderedDicts or defaultdicts of arrays"
+            f"{name} holds a container that does not rebuild as itself from its entries; pass {_CONTAINERS}, or "
+            "fix its optree registration"
         )
 
 
-def _same_shape(a: Any, b: Any) -> bool:
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_shape(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same_shape(x, y) for x, y in zip(a, b))
-    return True
+def _not_an_array(leaf: Any, path: str, name: str) -> InvalidType:
+    """The error for a leaf that is not an array, saying how to make a container class a tree if it is one."""
+    if isinstance(leaf, (Mapping, list, tuple)):
+        return InvalidType(
+            f"{path} is a {type(leaf).__name__}, a container class gradcheck does not know how to walk; pass "
+            f"{_CONTAINERS}, or register it: optree.register_pytree_node({type(leaf).__name__}, flatten, "
+            f"unflatten, namespace={NAMESPACE!r})"
+        )
+    return InvalidType(
+        f"{path} is a {type(leaf).__name__}; every leaf of {name} must be a numpy array of a floating dtype: wrap "
+        "it with np.asarray(..., dtype=np.float64)"
+    )
 
 
 def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray], TreeDef]:
@@ -133,18 +127,14 @@ def float_leaves(tree: Any, name: str = "x") -> tuple[list[str], list[np.ndarray
     paths, leaves, treedef = flatten(tree, name)
     if not leaves:
         raise InvalidArgument(
-            f"{name} has no arrays in it ({type(tree).__name__} with no leaves); "
-            "pass an ndarray or a list/tuple/dict of ndarrays"
+            f"{name} has no arrays in it ({type(tree).__name__} with no leaves); pass an ndarray or {_CONTAINERS}"
         )
     out = []
     for path, leaf in zip(paths, leaves):
         if isinstance(leaf, np.floating):
             leaf = np.asarray(leaf)  # a numpy float scalar is a 0-d leaf
         if not isinstance(leaf, np.ndarray):
-            raise InvalidType(
-                f"{path} is a {type(leaf).__name__}; every leaf of {name} must be a numpy array of a "
-                f"floating dtype: wrap it with np.asarray(..., dtype=np.float64)"
-            )
+            raise _not_an_array(leaf, path, name)
         if np.issubdtype(leaf.dtype, np.complexfloating):
             raise InvalidType(
                 f"{path} has complex dtype {leaf.dtype}; gradients are checked for real parameters: "
@@ -222,7 +212,6 @@ def match_structure(
 
 
 def _describe(t: TreeDef) -> str:
-    if t.kind is None:
+    if t.is_leaf:
         return "single array"
-    keys = list(t.keys) if issubclass(t.kind, dict) else len(t.keys)
-    return f"{t.kind.__name__} of {keys} ({t.num_leaves} arrays)"
+    return f"{t.spec.type.__name__} {optree.treespec_entries(t.spec)} ({t.num_leaves} arrays)"
