@@ -398,3 +398,93 @@ def test_an_internal_error_exits_3_with_the_traceback(monkeypatch, capsys):
     assert main(["audit"]) == 3
     err = capsys.readouterr().err
     assert "internal error KeyError" in err and "Traceback" in err
+
+
+@pytest.fixture
+def hostile_module(tmp_path, monkeypatch):
+    """Modules a user might name by mistake: broken, exiting, printing, raising."""
+    files = {
+        "brokensyntax.py": "def f(x:\n    return 1\n",
+        "exitsatimport.py": "import sys\nsys.exit(1)\n",
+        "chatty.py": textwrap.dedent("""
+            import numpy as np
+            print("loading chatty")
+
+            def f(x):
+                print("f called")
+                return float(np.sum(x ** 2))
+
+            def g(x):
+                return 2 * x
+        """),
+        "quitter.py": textwrap.dedent("""
+            import sys
+            import numpy as np
+
+            def f(x):
+                sys.exit(0)
+
+            def g(x):
+                return 2 * x
+
+            def raises(x):
+                raise ValueError("my own bug")
+
+            def empty_leaf():
+                return {"a": np.zeros(0), "b": np.ones(3)}
+
+            def sq(t):
+                return float(np.sum(t["b"] ** 2))
+
+            def dsq(t):
+                return {"a": np.zeros(0), "b": 2 * t["b"]}
+        """),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in files:
+        sys.modules.pop(name[:-3], None)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["check", "brokensyntax:f", "brokensyntax:f"], "SyntaxError"),
+        (["check", ".quitter:f", "quitter:g"], "relative"),
+        (["check", "exitsatimport:f", "exitsatimport:f"], "exited"),
+        (["check", "quitter:f", "quitter:g"], "exited"),
+        (["check", "quitter:raises", "quitter:g"], "ValueError: my own bug"),
+        (["check", "quitter:sq", "quitter:dsq", "--shape", "100000000000,100000000000"], "--shape"),
+    ],
+)
+def test_the_users_own_code_failing_is_a_usage_error_that_says_so(argv, fragment, hostile_module, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "internal error" not in err
+
+
+def test_the_users_output_never_mixes_into_json(hostile_module, capsys):
+    status = main(["check", "chatty:f", "chatty:g", "--json"])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert json.loads(captured.out)["ok"] is True
+    assert "loading chatty" in captured.err and "f called" in captured.err
+
+
+def test_an_empty_leaf_in_the_point_does_not_break_a_passing_check(hostile_module, capsys):
+    status, data = run_json(capsys, "check", "quitter:sq", "quitter:dsq", "--at", "quitter:empty_leaf")
+    assert status == 0 and data["ok"] is True
+    assert [leaf["shape"] for leaf in data["leaves"]] == [[0], [3]]
+
+
+def test_an_idx_file_with_no_images_is_a_usage_error(tmp_path, capsys):
+    import struct
+
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(struct.pack(">iiii", 2051, 0, 28, 28))
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, 0))
+    assert main(["nielsen", "--data", str(tmp_path), "--trials", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no images" in err and "Traceback" not in err

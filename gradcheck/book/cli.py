@@ -13,6 +13,8 @@ Every command takes --seed, --json (machine-readable output on stdout) and --out
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import importlib
 import json
 import math
@@ -45,15 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         return _fail(as_json, "usage", str(error), EXIT_USAGE, usage=error.usage)
     command = args.command or "report"
+    stdout = sys.stdout
     try:
-        _prepare_out(args.out)
-        if args.out is not None and command in PLOTTED:
-            from gradcheck.book.plots import require_matplotlib
+        # with --json, anything the user's code prints goes to stderr: stdout holds the one JSON object
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            _prepare_out(args.out)
+            if args.out is not None and command in PLOTTED:
+                from gradcheck.book.plots import require_matplotlib
 
-            require_matplotlib()
-        return COMMANDS[command](args)
+                require_matplotlib()
+            args.stdout = stdout
+            return COMMANDS[command](args)
     except GradcheckError as error:
         return _fail(as_json, "usage", f"gradcheck {command}: {error}", EXIT_USAGE)
+    except _UserExit as exit_:
+        return _fail(as_json, "usage", f"gradcheck {command}: {exit_}", EXIT_USAGE)
     except MemoryError:
         return _fail(
             as_json,
@@ -64,7 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `gradcheck | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_WRONG
-    except Exception as error:  # a bug of ours: say so, with what is needed to report it
+    except Exception as error:
+        who = getattr(error, USER_CODE, None)
+        if who is not None:  # the user's func or grad raised: their bug, with their traceback
+            message = f"gradcheck {command}: {who} raised {type(error).__name__}: {error}"
+            return _fail(as_json, "usage", message, EXIT_USAGE, trace=traceback.format_exc())
+        # a bug of ours: say so, with what is needed to report it
         return _fail(
             as_json,
             "internal",
@@ -72,6 +85,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             EXIT_INTERNAL,
             trace=traceback.format_exc(),
         )
+
+
+USER_CODE = "_gradcheck_raised_by"  # set on an exception raised by the user's own func or grad
+
+
+class _UserExit(BaseException):
+    """The user's func or grad called sys.exit while being checked (a BaseException, as SystemExit is, so that
+    nothing on the way catches it)."""
+
+    def __init__(self, who: str, code: object) -> None:
+        super().__init__(
+            f"{who} exited (sys.exit({code!r})) while being checked; a function to check must return a value, "
+            "not end the program"
+        )
+
+
+def _user_code(fn: Callable[..., Any], who: str) -> Callable[..., Any]:
+    """fn, with what it raises marked as the user's (and a sys.exit turned into a usage error)."""
+
+    @functools.wraps(fn)
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except SystemExit as exc:
+            raise _UserExit(who, exc.code) from None
+        except Exception as exc:
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(exc, USER_CODE, who)
+            raise
+
+    return call
 
 
 def _fail(as_json: bool, kind: str, message: str, status: int, *, usage: str = "", trace: str = "") -> int:
@@ -323,10 +367,11 @@ def _emit(args: argparse.Namespace, name: str, data: dict[str, Any], text: str) 
     if args.out is not None:
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
             json.dump(strict, f, indent=2, allow_nan=False)
+    stdout = getattr(args, "stdout", None) or sys.stdout
     if args.json:
-        print(json.dumps(strict, indent=2, allow_nan=False))
+        print(json.dumps(strict, indent=2, allow_nan=False), file=stdout)
     else:
-        print(text)
+        print(text, file=stdout)
 
 
 def _strict(value: Any) -> Any:
@@ -517,11 +562,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for name, obj in (("FUNC", func), ("GRAD", grad)):
         if not callable(obj):
             raise InvalidArgument(f"{name} {getattr(args, name.lower())!r} is a {type(obj).__name__}, not a function")
+    func, grad = _user_code(func, f"FUNC {args.func!r}"), _user_code(grad, f"GRAD {args.grad!r}")
     if args.at is not None:
         x = _load(args.at, "--at")
         if callable(x):
             try:
-                x = x()
+                x = _user_code(x, f"--at {args.at!r}")()
             except TypeError as exc:
                 raise InvalidArgument(
                     f"--at {args.at!r} is a function that cannot be called without arguments "
@@ -529,6 +575,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 ) from None
     else:
         shape = tuple(args.shape) if args.shape else (5,)
+        if math.prod(shape) > MAX_SHAPE_ELEMENTS:
+            raise InvalidArgument(
+                f"--shape {','.join(map(str, shape))} has {math.prod(shape):,} elements, more than the "
+                f"{MAX_SHAPE_ELEMENTS:,} a full check can differentiate one by one; pass a smaller --shape"
+            )
         x = np.random.default_rng(args.seed).standard_normal(shape).astype(args.dtype)
     rng = np.random.default_rng(args.seed) if args.mode == "fast" else None
     report = check_gradient(func, grad, x, rtol=args.rtol, atol=args.atol, mode=args.mode, method=args.method, rng=rng)
@@ -562,14 +613,14 @@ def _load(spec: str, what: str) -> Any:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise InvalidArgument(f"{what} {spec!r} must be module:name, e.g. mymodel:loss")
+    if module_name.startswith("."):
+        raise InvalidArgument(
+            f"{what} {spec!r} names a relative module; name it as Python imports it from the current folder, "
+            f"e.g. {module_name.lstrip('.') or 'mymodel'}:{attr}"
+        )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise InvalidArgument(
-            f"{what} {spec!r}: cannot import {module_name!r} ({error}); run from the folder that holds it or install it"
-        ) from None
+    module = _import(module_name, spec, what)
     obj = module
     for part in attr.split("."):
         try:
@@ -577,6 +628,30 @@ def _load(spec: str, what: str) -> Any:
         except AttributeError:
             raise InvalidArgument(f"{what} {spec!r}: {module_name} has no {attr!r}") from None
     return obj
+
+
+def _import(module_name: str, spec: str, what: str) -> Any:
+    """The user's module; whatever stops it importing (missing, broken, raising or exiting) is a usage error."""
+    from gradcheck.errors import InvalidArgument
+
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        raise InvalidArgument(
+            f"{what} {spec!r}: cannot import {module_name!r} ({error}); run from the folder that holds it or install it"
+        ) from None
+    except SystemExit as exc:
+        raise InvalidArgument(
+            f"{what} {spec!r}: importing {module_name!r} exited (sys.exit({exc.code!r})); a module to check must "
+            "not end the program when imported: put its script part under if __name__ == '__main__':"
+        ) from None
+    except Exception as error:  # a syntax error, or anything its top level raises
+        raise InvalidArgument(
+            f"{what} {spec!r}: importing {module_name!r} raised {type(error).__name__}: {error}; fix the module"
+        ) from None
+
+
+MAX_SHAPE_ELEMENTS = 10_000_000  # --shape: a full check differentiates every element, one call of func each
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -69,6 +69,10 @@ def load_mnist(path: str) -> Digits:
     y = _read_idx(labels, LABELS_MAGIC)
     if len(X) != len(y):
         raise InvalidArgument(f"{images} holds {len(X)} images but {labels} holds {len(y)} labels; pass matching files")
+    if not len(X) or X.ndim != 3 or not X[0].size:
+        raise InvalidArgument(
+            f"{images} holds no images (shape {X.shape}); pass MNIST's training files, which hold 60,000 of 28×28"
+        )
     if y.size and y.max() > 9:
         raise InvalidArgument(f"{labels} has label {int(y.max())}; MNIST labels are 0–9")
     return Digits(X.reshape(len(X), -1).astype(np.float64) / 255.0, y.astype(np.int64), f"MNIST ({images})")
