@@ -43,7 +43,9 @@ def architectures(
     one layer of width ``min_width``."""
     _check_range("min_layers", min_layers, "max_layers", max_layers, lowest=1)
     _check_range("min_width", min_width, "max_width", max_width, lowest=1)
-    return st.lists(st.integers(min_width, max_width), min_size=min_layers + 1, max_size=max_layers + 1)
+    return st.lists(
+        st.integers(int(min_width), int(max_width)), min_size=int(min_layers) + 1, max_size=int(max_layers) + 1
+    )
 
 
 def networks(
@@ -126,6 +128,7 @@ def problems(
     that finite differences never straddle a kink.
     """
     _check_range("min_batch", min_batch, "max_batch", max_batch, lowest=1)
+    min_batch, max_batch = int(min_batch), int(max_batch)
     if not (is_real(input_scale) and finite(input_scale) and input_scale > 0):
         raise InvalidArgument(f"input_scale={input_scale!r}; it must be a positive finite number")
     if kink_margin is not None and not (isinstance(kink_margin, (int, float)) and 0 <= kink_margin < 1):
@@ -142,7 +145,7 @@ def problems(
 
 
 def float_arrays(
-    shape: int | tuple[int, ...],
+    shape: int | np.integer | tuple[int | np.integer, ...],
     *,
     dtype: Any = "float64",
     scale: float = 1.0,
@@ -151,15 +154,20 @@ def float_arrays(
 ) -> st.SearchStrategy[np.ndarray]:
     """Arrays of ``shape`` with finite, well-scaled entries in [−scale, scale] (no subnormals), each at least
     ``margin`` away from every point in ``avoid`` (for example ``avoid=(0.0,)`` for a ReLU's kink)."""
-    dt = float_dtype("dtype", dtype)
+    shape = _check_shape(shape)
+    dt = _array_dtype(dtype)
     if not (is_real(scale) and finite(scale) and scale > 0):
         raise InvalidArgument(f"scale={scale!r}; it must be a positive finite number")
-    if margin < 0 or (avoid and margin * 2 >= scale):
+    if not is_real(margin):
+        raise InvalidType(f"margin={margin!r}; it must be a number, the least distance from every point of avoid")
+    if isinstance(avoid, (str, bytes)) or not isinstance(avoid, Sequence) or not all(is_real(p) for p in avoid):
+        raise InvalidType(f"avoid={avoid!r}; pass a list of numbers to keep away from, e.g. avoid=(0.0,)")
+    if not (finite(margin) and margin >= 0) or (avoid and margin * 2 >= scale):
         raise InvalidArgument(
-            f"margin={margin!r} with scale={scale!r}: the margin must be >= 0 and leave room in "
+            f"margin={margin!r} with scale={scale!r}: the margin must be a finite number >= 0 and leave room in "
             "[−scale, scale]; lower it or raise scale"
         )
-    elements = _uniform(dt, -scale, scale)
+    elements = _uniform(dt, -float(scale), float(scale))
     if avoid and margin:
         points = [float(p) for p in avoid]
         elements = elements.filter(lambda v: all(abs(v - p) >= margin for p in points))
@@ -175,7 +183,8 @@ def pytrees(structure: Any, **array_options: Any) -> st.SearchStrategy[Any]:
     >>> tree["W"].shape, [b.shape for b in tree["b"]]
     ((3, 2), [(3,), ()])
     """
-    if isinstance(structure, int) or (isinstance(structure, tuple) and all(isinstance(s, int) for s in structure)):
+    whole = (int, np.integer)
+    if isinstance(structure, whole) or (isinstance(structure, tuple) and all(isinstance(s, whole) for s in structure)):
         return float_arrays(structure, **array_options)
     if isinstance(structure, dict):
         return st.fixed_dictionaries({k: pytrees(v, **array_options) for k, v in structure.items()})
@@ -196,10 +205,37 @@ def _given(strategy: Any, values: dict[str, Any]) -> dict[str, Any]:
 
 # -- helpers -------------------------------------------------------------------------------------------------------
 def _uniform(dtype: np.dtype, lo: float = -1.0, hi: float = 1.0) -> st.SearchStrategy[float]:
-    # Magnitudes below 1e-6 become 0: no network has a weight of 1e-38, and near the underflow threshold W² (in the
-    # loss) underflows where W (in the gradient) does not, which tests the dtype rather than the gradient.
+    """Floats of ``dtype`` in [lo, hi], bounds rounded inwards to ``dtype`` (0.1 is not a float32). Magnitudes
+    below a millionth of the range (and of 1) become 0: no network has a weight of 1e-38, and near the underflow
+    threshold W² (in the loss) underflows where W (in the gradient) does not, which tests the dtype rather than
+    the gradient."""
     width: Literal[16, 32, 64] = 32 if np.dtype(dtype) == np.float32 else 64
-    return st.floats(lo, hi, width=width, allow_subnormal=False).map(lambda v: 0.0 if abs(v) < 1e-6 else v)
+    if width == 32:
+        lo32, hi32 = np.float32(lo), np.float32(hi)
+        lo = float(lo32 if lo32 >= lo else np.nextafter(lo32, np.float32(np.inf)))
+        hi = float(hi32 if hi32 <= hi else np.nextafter(hi32, np.float32(-np.inf)))
+    flush = 1e-6 * min(1.0, max(abs(lo), abs(hi)))
+    return st.floats(lo, hi, width=width, allow_subnormal=False).map(lambda v: 0.0 if abs(v) < flush else v)
+
+
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    """An array shape: a whole number >= 0, or a tuple of them (numpy integers too)."""
+    dims = shape if isinstance(shape, tuple) else (shape,)
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise InvalidType(f"shape={shape!r}; pass a whole number or a tuple of them, e.g. 3 or (3, 2)")
+    if any(d < 0 for d in dims):
+        raise InvalidArgument(f"shape={shape!r}; every dimension must be >= 0")
+    return tuple(int(d) for d in dims)
+
+
+def _array_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt: np.dtype | None = np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise InvalidType(f"dtype={dtype!r}; float_arrays draws np.float64 or np.float32 arrays")
+    return dt
 
 
 def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
@@ -210,7 +246,7 @@ def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
 
 def _check_range(lo_name: str, lo: Any, hi_name: str, hi: Any, lowest: int) -> None:
     for name, value in ((lo_name, lo), (hi_name, hi)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise InvalidType(f"{name}={value!r}; it must be an integer")
         if value < lowest:
             raise InvalidArgument(f"{name}={value}; it must be at least {lowest}")

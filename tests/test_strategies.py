@@ -93,6 +93,14 @@ BAD = [
     (lambda: problems(kink_margin=2.0), ValueError, "kink_margin=2.0"),
     (lambda: float_arrays(3, scale=1.0, avoid=(0.0,), margin=0.6), ValueError, "margin=0.6"),
     (lambda: pytrees({"W": "3x2"}), TypeError, "structure contains '3x2'"),
+    (lambda: float_arrays(-1), ValueError, "shape=-1"),
+    (lambda: float_arrays((2, -3)), ValueError, "shape=(2, -3)"),
+    (lambda: float_arrays("3"), TypeError, "shape='3'"),
+    (lambda: float_arrays(3, margin=float("nan")), ValueError, "margin=nan"),
+    (lambda: float_arrays(3, margin="x"), TypeError, "margin='x'"),
+    (lambda: float_arrays(3, avoid=("a",), margin=0.1), TypeError, "avoid=('a',)"),
+    (lambda: float_arrays(3, dtype="int32"), TypeError, "float_arrays draws"),
+    (lambda: problems(kink_margin=float("nan")), ValueError, "kink_margin=nan"),
 ]
 
 
@@ -102,6 +110,27 @@ def test_bad_strategy_arguments_fail_when_the_strategy_is_built(build, exc, frag
         build()
     assert isinstance(info.value, GradcheckError)
     assert fragment in str(info.value)
+
+
+def test_no_message_about_arrays_speaks_of_a_network():
+    with pytest.raises(TypeError) as info:
+        float_arrays(3, dtype="int32")
+    assert "Network" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", [np.int64(2), np.int32(3)])
+def test_numpy_integers_are_accepted_where_an_integer_is_asked_for(value):
+    sizes = find(architectures(min_layers=value, max_layers=value), lambda s: True)
+    assert len(sizes) == int(value) + 1
+    assert find(float_arrays(value), lambda a: True).shape == (int(value),)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scale", [0.1, 0.3, 1e-7, 3e-30, 1e30])
+def test_any_positive_scale_draws_within_it_and_not_only_zeros(dtype, scale):
+    strategy = float_arrays(8, dtype=dtype, scale=scale)
+    wide = find(strategy, lambda a: np.count_nonzero(a) == 8 and np.abs(a).max() > scale / 2)
+    assert wide.dtype == np.dtype(dtype) and np.all(np.abs(wide) <= scale)
 
 
 def test_strategies_print_as_the_call_that_built_them():
