@@ -23,8 +23,8 @@ __all__ = [
     "gradcheck",
     "pytest_addoption",
     "pytest_configure",
-    "pytest_runtest_call",
     "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
     "pytest_sessionfinish",
     "pytest_terminal_summary",
     "pytest_testnodedown",
@@ -110,8 +110,9 @@ def _marker_options(item: Any) -> dict[str, Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if call.when == "call" and report.passed:
-        # checks that failed inside a test that passed were expected to fail (pytest.raises, xfail-like code)
+    if call.when == "call" and (report.passed or (report.skipped and hasattr(report, "wasxfail"))):
+        # checks that failed inside a test that passed, or failed as its xfail marker expected, were expected to
+        # fail (pytest.raises, @pytest.mark.xfail)
         for record in item.config.stash.get(RECORDS, []):
             if record["test"] == item.nodeid and not record["ok"]:
                 record["expected"] = True
@@ -119,7 +120,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Any:
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """The test being run, through setup, call and teardown: a check made in a fixture the test requests is made
+    on its behalf, with its marker's options and under its name."""
     item.config.stash[CURRENT] = item
     try:
         return (yield)

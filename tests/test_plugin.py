@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
+import optree  # noqa: F401  (imported before pytester's in-process runs, which re-import what they import first,
+import pytest  # and optree's compiled core cannot be loaded twice in one process)
 
 LAYER = """
 import numpy as np
@@ -191,3 +192,57 @@ def test_expects_a_mismatch(gradcheck):
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*gradcheck: 1 gradient checks, 0 failed (1 more failed as their tests expected)*"])
+
+
+def test_the_marker_applies_to_checks_made_in_a_fixture_the_test_requests(pytester):
+    body = """
+import pytest
+
+@pytest.fixture
+def checked(gradcheck):
+    return gradcheck(loss, grad, {"W": W0.copy()})
+
+@pytest.mark.gradcheck(rtol=0.25)
+def test_uses_fixture(checked):
+    assert checked.rtol == 0.25
+"""
+    make(pytester, body)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_it.py::test_uses_fixture: 1 checks, 0 failed*"])
+
+
+def test_a_strict_xfail_check_is_counted_as_failing_as_expected(pytester):
+    body = """
+import pytest
+from gradcheck import GradientMismatch
+
+@pytest.mark.xfail(strict=True, raises=GradientMismatch, reason="a known bug")
+def test_known_bug(gradcheck):
+    gradcheck(loss, wrong_grad, {"W": W0.copy()})
+"""
+    make(pytester, body)
+    result = pytester.runpytest()
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["*gradcheck: 1 gradient checks, 0 failed (1 more failed as their tests expected)*"])
+
+
+def test_xdist_prints_the_summary_with_hypothesis_tests_too(pytester):
+    pytest.importorskip("xdist")
+    body = """
+from hypothesis import given, settings
+from hypothesis.extra import numpy as hnp
+from hypothesis import strategies as st
+
+@settings(max_examples=5, deadline=None)
+@given(hnp.arrays(np.float64, (3, 4), elements=st.floats(-1, 1)))
+def test_prop(gradcheck, W):
+    gradcheck(loss, grad, {"W": W}, atol=1e-9)
+
+def test_plain(gradcheck):
+    gradcheck(loss, grad, {"W": W0.copy()})
+"""
+    make(pytester, body)
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=2)
+    result.stdout.re_match_lines([r"gradcheck: \d+ gradient checks, 0 failed.*"])
