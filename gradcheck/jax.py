@@ -10,7 +10,8 @@ What is checked (see :func:`check_function`): the reverse rule (``jax.vjp``), u�
 every floating output, against finite differences, element by element; the forward rule (``jax.jvp``), where the
 function has one, against the reverse rule by the adjoint identity ⟨u, J v⟩ = ⟨uᵀJ, v⟩; and with ``order=2``,
 second derivatives. Without ``jax_enable_x64`` everything runs in float32 and is judged at float32's precision.
-jax is imported when this module is, and needs ``pip install 'gradcheck[jax]'``.
+jax is imported when this module is: install it with ``pip install jax``, or ``pip install '.[jax]'`` from
+gradcheck's clone.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ try:
     import jax.numpy as jnp
 except ImportError as error:  # pragma: no cover - exercised only without jax
     raise MissingDependency(
-        "gradcheck.jax needs jax, which is not installed: pip install 'gradcheck[jax]' (or jax itself)"
+        "gradcheck.jax needs jax, which is not installed: pip install jax (or, in gradcheck's clone, "
+        "pip install '.[jax]')"
     ) from error
 
 __all__ = ["assert_function", "check_function"]

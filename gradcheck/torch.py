@@ -10,8 +10,8 @@ True
 What is checked (see :func:`check_function`): the reverse rule, uᵀJ for a random cotangent u on every floating
 output, against finite differences, element by element; the forward rule, where the function defines one, against
 the reverse rule by the adjoint identity ⟨u, J v⟩ = ⟨uᵀJ, v⟩; that the rule leaves its inputs alone and gives the
-same answer twice; and with ``order=2``, double backward. torch is imported when this module is, and needs
-``pip install 'gradcheck[torch]'``.
+same answer twice; and with ``order=2``, double backward. torch is imported when this module is: install it
+with ``pip install torch``, or ``pip install '.[torch]'`` from gradcheck's clone.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ try:
     import torch
 except ImportError as error:  # pragma: no cover - exercised only without torch
     raise MissingDependency(
-        "gradcheck.torch needs torch, which is not installed: pip install 'gradcheck[torch]' (or torch itself)"
+        "gradcheck.torch needs torch, which is not installed: pip install torch (or, in gradcheck's clone, "
+        "pip install '.[torch]')"
     ) from error
 
 __all__ = ["assert_function", "check_function"]

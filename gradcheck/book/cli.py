@@ -347,7 +347,7 @@ def _add_check(sub: Any) -> argparse.ArgumentParser:
 # -- helpers -------------------------------------------------------------------------------------------------------
 def _progress(args: argparse.Namespace, what: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
     """A tqdm progress bar on stderr, shown only on a terminal, without --no-progress and when tqdm is installed
-    (``pip install 'gradcheck[progress]'``): a bar is a convenience, so without tqdm the work runs without one."""
+    (``pip install tqdm``): a bar is a convenience, so without tqdm the work runs without one."""
 
     def wrap(items: Iterable[Any]) -> Iterable[Any]:
         if args.no_progress or args.json:

@@ -54,7 +54,8 @@ def load_digits() -> Digits:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError:
         raise InvalidArgument(
-            "the digits data set needs scikit-learn: pip install 'gradcheck[digits]', or pass "
+            "the digits data set needs scikit-learn: pip install scikit-learn (in gradcheck's clone: pip install "
+            "'.[digits]'), or pass "
             "--data PATH to MNIST files, or --data synthetic"
         ) from None
     bunch = sklearn_digits()

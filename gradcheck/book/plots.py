@@ -15,7 +15,8 @@ def require_matplotlib() -> Any:
         import matplotlib
     except ImportError:
         raise MissingDependency(
-            "plots need matplotlib, which is not installed: pip install 'gradcheck[plot]' (or leave out --out)"
+            "plots need matplotlib, which is not installed: pip install matplotlib (in gradcheck's clone: "
+            "pip install '.[plot]'), or leave out --out"
         ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
