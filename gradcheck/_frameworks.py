@@ -22,12 +22,22 @@ import numpy as np
 
 from gradcheck._args import check_callable, non_negative
 from gradcheck.check import check_gradient
-from gradcheck.errors import GradientMismatch, InvalidArgument, InvalidType
+from gradcheck.errors import GradcheckError, GradientMismatch, InvalidArgument, InvalidType
 from gradcheck.report import GradientReport
 
 BATCH_FROM = 512  # differentiated elements from which batching through vmap pays for its overhead
 
-__all__ = ["BATCH_FROM", "Backend", "Leaf", "check", "flatten", "leaves_of", "raise_on_failure"]
+__all__ = [
+    "BATCH_FROM",
+    "Backend",
+    "Leaf",
+    "RuleRaised",
+    "check",
+    "flatten",
+    "leaves_of",
+    "phase",
+    "raise_on_failure",
+]
 
 
 @dataclasses.dataclass
@@ -56,6 +66,7 @@ class Backend(Protocol):
     def eps(self, value: Any) -> float: ...
     def vmap(self, fn: Callable[..., Any]) -> Callable[..., Any] | None: ...
     def exact_in_numpy(self, value: Any) -> bool: ...
+    def requested(self, value: Any) -> bool: ...
 
 
 def leaves_of(backend: Backend, args: Sequence[Any], kwargs: dict[str, Any], wrt: Any) -> tuple[list[Leaf], Any]:
@@ -63,6 +74,9 @@ def leaves_of(backend: Backend, args: Sequence[Any], kwargs: dict[str, Any], wrt
     flat, rebuild = flatten((list(args), dict(kwargs)))
     paths = _paths(list(args), dict(kwargs))
     chosen = _chosen(wrt, len(args), kwargs)
+    floating = [backend.is_array(v) and backend.is_floating(v) for v in flat]
+    # as torch's own checker: where some inputs ask for gradients (requires_grad), only they are differentiated
+    asked = wrt is None and any(f and backend.requested(v) for f, v in zip(floating, flat))
     leaves = []
     for path, value in zip(paths, flat):
         top = path.split("]")[0] + "]"
@@ -72,6 +86,8 @@ def leaves_of(backend: Backend, args: Sequence[Any], kwargs: dict[str, Any], wrt
             leaves.append(Leaf(path, value, False, f"{backend.dtype_name(value)}, not floating point"))
         elif chosen is not None and top not in chosen:
             leaves.append(Leaf(path, value, False, "not in wrt="))
+        elif asked and not backend.requested(value):
+            leaves.append(Leaf(path, value, False, "requires_grad=False while other inputs require grad"))
         else:
             leaves.append(Leaf(path, value, True))
     if not any(leaf.differentiated for leaf in leaves):
@@ -217,16 +233,58 @@ def check(
     coarse = [backend.eps(leaf.value) for leaf in problem.active if not backend.exact_in_numpy(leaf.value)]
     if rtol is None and coarse:  # bfloat16 and the like, judged as float32: use their own precision
         rtol = math.sqrt(max(coarse))
-    report = _reverse(problem, rng, rtol, atol)
-    notes = _adjoint(problem, rng) + _skipped(problem)
-    if order == 2:
-        second = _second(problem, rng, rtol, atol)
-        report = _merge(report, second)
+    name = getattr(fn, "__name__", "fn")
+    try:
+        report = _reverse(problem, rng, rtol, atol)
+        notes = _adjoint(problem, rng) + _skipped(problem)
+        if order == 2:
+            second = _second(problem, rng, rtol, atol)
+            report = _merge(report, second)
+    except RuleRaised as raised:
+        return _raised_report(problem, name, raised)
     return dataclasses.replace(
         report,
         problems=report.problems + problem.problems,
         notes=report.notes + problem.notes + notes,
         func_name=getattr(fn, "__name__", "fn"),
+    )
+
+
+class RuleRaised(Exception):
+    """fn or one of its rules raised while the checker ran it at x: a failed check, not a crash."""
+
+    def __init__(self, phase: str, error: BaseException) -> None:
+        super().__init__(phase)
+        self.phase, self.error = phase, error
+
+
+def phase(what: str, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)``, with anything it raises (other than gradcheck's own errors) as :class:`RuleRaised`."""
+    try:
+        return call(*args)
+    except GradcheckError:
+        raise
+    except Exception as error:
+        raise RuleRaised(what, error) from error
+
+
+def _raised_report(problem: _Problem, name: str, raised: RuleRaised) -> GradientReport:
+    error = raised.error
+    sentence = (
+        f"{name} raised {type(error).__name__} in {raised.phase} at the point given: {error}; the rule cannot be "
+        "checked until it runs there (an in-place change of a saved tensor, a leaked tracer or a non-linear jvp "
+        "raise like this)"
+    )
+    return GradientReport(
+        leaves=[],
+        rtol=float("nan"),
+        atol=float("nan"),
+        noise=float("nan"),
+        value=float("nan"),
+        func_name=name,
+        calls=0,
+        problems=[*problem.problems, sentence],
+        notes=problem.notes + _skipped(problem),
     )
 
 
@@ -258,7 +316,7 @@ def _reverse(problem: _Problem, rng: np.random.Generator, rtol: float | None, at
     """uᵀJ from the rule against finite differences of L(x) = Σ ⟨u, f(x)⟩, with a random cotangent u."""
     backend = problem.backend
     x0 = problem.x()
-    outputs = _outputs(backend, problem.call(problem.fn, problem.arrays(x0), watch=True))
+    outputs = _outputs(backend, phase("the forward pass", problem.call, problem.fn, problem.arrays(x0), True))
     if not outputs:
         raise InvalidArgument(
             f"{getattr(problem.fn, '__name__', 'fn')} returned no floating-point {backend.name} array"
@@ -279,7 +337,7 @@ def _reverse(problem: _Problem, rng: np.random.Generator, rtol: float | None, at
         def on_active(*active: Any) -> Any:
             return problem.call(problem.fn, dict(zip(values, active)), watch=True)
 
-        _, grads = backend.vjp(on_active, primals, us)
+        _, grads = phase("the reverse rule (backward)", backend.vjp, on_active, primals, us)
         _note_mutation(problem, values, before)
         return {leaf.path: backend.to_numpy(g).astype(x[leaf.path].dtype) for leaf, g in zip(problem.active, grads)}
 
@@ -368,12 +426,12 @@ def _adjoint(problem: _Problem, rng: np.random.Generator) -> list[str]:
         return problem.call(problem.fn, dict(zip(values, active)))
 
     tangents = [backend.from_numpy(v, p) for v, p in zip(vs, primals)]
-    forward = backend.jvp(on_active, primals, tangents)
+    forward = phase("the forward rule (jvp)", backend.jvp, on_active, primals, tangents)
     if forward is None:
         return [f"the forward rule (jvp) is not defined for {getattr(problem.fn, '__name__', 'fn')}: reverse only"]
     out_tangents = _outputs(backend, forward)
     us = [rng.standard_normal(backend.to_numpy(o).shape) for o in out_tangents]
-    _, grads = backend.vjp(on_active, primals, us)
+    _, grads = phase("the reverse rule (backward)", backend.vjp, on_active, primals, us)
     left = sum(float(np.vdot(u, backend.to_numpy(t).astype(np.float64))) for u, t in zip(us, out_tangents))
     right = sum(float(np.vdot(backend.to_numpy(g).astype(np.float64), v)) for g, v in zip(grads, vs))
     eps = max(float(np.finfo(backend.to_numpy(p).dtype).eps) for p in primals)
@@ -415,7 +473,7 @@ def _second(problem: _Problem, rng: np.random.Generator, rtol: float | None, ato
 
     def gradient(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         arrays = problem.arrays(x)
-        _, grads = backend.vjp(first, [arrays[p] for p in values0], [np.ones(())])
+        _, grads = phase("the double backward", backend.vjp, first, [arrays[p] for p in values0], [np.ones(())])
         return {p: backend.to_numpy(g).astype(x[p].dtype) for p, g in zip(values0, grads)}
 
     value.__name__ = "second derivative"

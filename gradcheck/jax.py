@@ -71,6 +71,9 @@ class _Jax:
     def exact_in_numpy(self, value: Any) -> bool:
         return bool(value.dtype != jnp.bfloat16)
 
+    def requested(self, value: Any) -> bool:
+        return False  # jax arrays carry no such flag: wrt= chooses
+
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
         out, pullback = jax.vjp(fn, *primals)
         leaves, rebuild = flatten(out)

@@ -55,7 +55,8 @@ class _Torch:
         return np.asarray(t.cpu().numpy())
 
     def from_numpy(self, array: np.ndarray, like: Any) -> Any:
-        return torch.as_tensor(np.ascontiguousarray(array)).to(dtype=like.dtype, device=like.device)
+        # np.array, not np.ascontiguousarray, which makes a 0-d array 1-d
+        return torch.as_tensor(np.array(array, order="C", copy=True)).to(dtype=like.dtype, device=like.device)
 
     def float64(self, value: Any) -> Any | None:
         if value.device.type == "mps":  # no float64 there
@@ -71,6 +72,9 @@ class _Torch:
     def exact_in_numpy(self, value: Any) -> bool:
         return bool(value.dtype != torch.bfloat16)
 
+    def requested(self, value: Any) -> bool:
+        return bool(value.requires_grad)
+
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
         ps = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
         out = fn(*ps)
@@ -85,11 +89,23 @@ class _Torch:
         return out, [torch.zeros_like(p) if g is None else g for p, g in zip(ps, grads)]
 
     def jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> Any | None:
+        """The forward rule's output tangents, or None where fn has no forward rule. Forward AD is run directly
+        rather than through torch.func.jvp, which turns "no rule" (an output without a tangent: a custom op with
+        only a backward registered, an autograd.Function without jvp) into a zero tangent."""
+        from torch.autograd import forward_ad
+
         try:
-            _, out_tangent = torch.func.jvp(fn, tuple(p.detach() for p in primals), tuple(tangents))
+            with forward_ad.dual_level():
+                duals = [forward_ad.make_dual(p.detach(), t) for p, t in zip(primals, tangents)]
+                out = fn(*duals)
+                leaves, rebuild = flatten(out)
+                floating = [isinstance(o, torch.Tensor) and o.is_floating_point() for o in leaves]
+                found = [forward_ad.unpack_dual(o).tangent if f else None for o, f in zip(leaves, floating)]
         except (RuntimeError, NotImplementedError, TypeError):
-            return None  # no forward rule (an autograd.Function without jvp, an op without forward AD)
-        return out_tangent
+            return None  # no forward rule (an op without forward AD raises)
+        if any(f and t is None for f, t in zip(floating, found)):
+            return None  # an output the forward rule gave no tangent: no rule (at least for that part of fn)
+        return rebuild([t if f else o for o, f, t in zip(leaves, floating, found)])
 
 
 _BACKEND = _Torch()
@@ -121,8 +137,10 @@ def check_function(
     >>> check_function(Square.apply, torch.linspace(-1, 1, 4, dtype=torch.float64)).ok
     False
 
-    Arguments are tensors (CPU, CUDA or MPS) or nested lists, tuples and dicts of them; every floating tensor is
-    differentiated unless ``wrt`` names the arguments to differentiate (positions and keyword names). Integer and
+    Arguments are tensors (CPU, CUDA or MPS) or nested lists, tuples and dicts of them. Every floating tensor is
+    differentiated, unless ``wrt`` names the arguments to differentiate (positions and keyword names), or, as in
+    ``torch.autograd.gradcheck``, some tensors have ``requires_grad=True``: then only they are, and the rule runs
+    with the others not requiring grad (so its ``ctx.needs_input_grad`` branches are exercised). Integer and
     boolean tensors and other values are passed through and listed in ``report.notes``. Leaves are named by their
     place in the call: ``x['args[0]']``, ``x["kwargs['bias']"]``.
 

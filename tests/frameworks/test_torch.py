@@ -135,3 +135,102 @@ def test_bad_functions_and_arguments_are_refused():
         check_function(lambda i: i * 2, torch.tensor([1, 2]))
     with pytest.raises(InvalidArgument, match=r"not finite|= nan"):  # never a pass on nan
         check_function(torch.sin, torch.tensor([0.0, float("nan")], dtype=torch.float64))
+
+
+def test_a_custom_op_without_a_forward_rule_is_checked_in_reverse_and_says_so():
+    # torch.func.jvp returns a zero tangent for it; forward AD itself gives none, which is "no rule"
+    sin_op = torch.library.custom_op("gradcheck_tests::sin_no_fwd", mutates_args=())(_sin_impl)
+    sin_op.register_fake(lambda x: torch.empty_like(x))
+    sin_op.register_autograd(_sin_backward, setup_context=_save_input)
+    for dtype in DTYPES:
+        report = check_function(sin_op, torch.linspace(-1, 1, 6, dtype=dtype))
+        assert report.ok, str(report)
+        assert any("forward rule (jvp) is not defined" in note for note in report.notes), report.notes
+
+
+def test_a_forward_rule_that_returns_zeros_is_not_taken_for_no_rule():
+    class SquareZeroJvp(torch.autograd.Function):
+        @staticmethod
+        def forward(x):
+            return x * x
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+            ctx.save_for_forward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+        @staticmethod
+        def jvp(ctx, t):
+            return torch.zeros_like(t)  # wrong: the tangent is 2·x·t
+
+    report = check_function(SquareZeroJvp.apply, torch.linspace(0.5, 1, 5, dtype=torch.float64))
+    assert not report.ok and "forward rule (jvp) disagrees" in " ".join(report.problems), str(report)
+
+
+def _sin_impl(x: torch.Tensor) -> torch.Tensor:
+    return torch.sin(x)
+
+
+def _save_input(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+
+
+def _sin_backward(ctx, g):
+    (x,) = ctx.saved_tensors
+    return g * torch.cos(x)
+
+
+class _ScaleBy(torch.autograd.Function):
+    """y = w·x; the backward mixes up its outputs when only one input needs a gradient (a needs_input_grad bug)."""
+
+    @staticmethod
+    def forward(x, w):
+        return w * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx = g * w if ctx.needs_input_grad[0] else None
+        gw = (g * x).sum() if ctx.needs_input_grad[1] else None
+        if gx is not None and gw is None:
+            gx = gx * 1.5  # wrong on this branch only
+        return gx, gw
+
+
+def test_only_the_inputs_that_require_grad_are_differentiated_as_torch_does():
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    w = torch.tensor(0.7, dtype=torch.float64)
+    both = check_function(_ScaleBy.apply, x.clone(), w.clone())
+    assert both.ok, str(both)  # all differentiated: the buggy branch never runs
+    only_x = check_function(_ScaleBy.apply, x.clone().requires_grad_(True), w.clone())
+    assert not only_x.ok and [leaf.path for leaf in only_x.failures] == ["x['args[0]']"], str(only_x)
+    assert any("requires_grad=False" in note for note in only_x.notes), only_x.notes
+
+
+class _WrongShape(torch.autograd.Function):
+    """A backward that returns a gradient of the wrong shape: torch itself raises when it gets it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g[:2]
+
+
+def test_a_rule_that_raises_is_a_failed_check_naming_the_phase_not_a_crash():
+    report = check_function(_WrongShape.apply, torch.linspace(-1, 1, 4, dtype=torch.float64))
+    assert not report.ok
+    assert any("raised RuntimeError in the reverse rule (backward)" in p for p in report.problems), report.problems
+    with pytest.raises(GradientMismatch, match="raised RuntimeError in the reverse rule"):
+        assert_function(_WrongShape.apply, torch.linspace(-1, 1, 4, dtype=torch.float64))
