@@ -79,12 +79,17 @@ class _Jax:
         leaves, rebuild = flatten(out)
         given = iter(cotangents)
         cots = [
-            jnp.asarray(np.asarray(next(given)), dtype=o.dtype)
+            self._cotangent(next(given), o)
             if self.is_array(o) and self.is_floating(o)
             else np.zeros(np.shape(o), dtype=jax.dtypes.float0)
             for o in leaves
         ]
         return out, list(pullback(rebuild(cots)))
+
+    @staticmethod
+    def _cotangent(u: Any, o: Any) -> Any:
+        """u as o's cotangent; None (no cotangent on that output) as zeros, which is how jax takes it."""
+        return jnp.zeros(jnp.shape(o), dtype=o.dtype) if u is None else jnp.asarray(np.asarray(u), dtype=o.dtype)
 
     def jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> Any | None:
         try:

@@ -79,8 +79,12 @@ class _Torch:
         ps = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
         out = fn(*ps)
         outs = [o for o in flatten(out)[0] if isinstance(o, torch.Tensor) and o.is_floating_point()]
-        cots = [torch.as_tensor(np.asarray(u)).to(dtype=o.dtype, device=o.device) for u, o in zip(cotangents, outs)]
-        linked = [(o, c) for o, c in zip(outs, cots) if o.requires_grad]  # others do not depend on the inputs
+        cots = [
+            None if u is None else torch.as_tensor(np.asarray(u)).to(dtype=o.dtype, device=o.device)
+            for u, o in zip(cotangents, outs)
+        ]
+        # outputs that do not depend on the inputs, or get no cotangent (the backward sees None or zeros there)
+        linked = [(o, c) for o, c in zip(outs, cots) if o.requires_grad and c is not None]
         if not linked:
             return out, [torch.zeros_like(p) for p in ps]
         grads = torch.autograd.grad(

@@ -234,3 +234,71 @@ def test_a_rule_that_raises_is_a_failed_check_naming_the_phase_not_a_crash():
     assert any("raised RuntimeError in the reverse rule (backward)" in p for p in report.problems), report.problems
     with pytest.raises(GradientMismatch, match="raised RuntimeError in the reverse rule"):
         assert_function(_WrongShape.apply, torch.linspace(-1, 1, 4, dtype=torch.float64))
+
+
+def _two_outputs(handles_none: bool, alone_bug: bool):
+    """(sin x, x²) from one Function that does not materialise missing gradients: its backward gets None for an
+    output the loss does not use."""
+
+    class SinAndSquare(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.set_materialize_grads(False)
+            ctx.save_for_backward(x)
+            return torch.sin(x), x * x
+
+        @staticmethod
+        def backward(ctx, g_sin, g_sq):
+            (x,) = ctx.saved_tensors
+            if not handles_none:
+                return g_sin * torch.cos(x) + g_sq * 2 * x  # crashes when either is None
+            out = torch.zeros_like(x)
+            if g_sin is not None:
+                out = out + g_sin * torch.cos(x)
+            if g_sq is not None:
+                out = out + g_sq * 2 * x * (1.5 if alone_bug and g_sin is None else 1.0)
+            return out
+
+    return SinAndSquare.apply
+
+
+def test_each_output_gets_a_cotangent_alone_as_well_as_all_together():
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    good = check_function(_two_outputs(handles_none=True, alone_bug=False), x)
+    assert good.ok, str(good)
+    assert any("output 1 alone: " in leaf.path for leaf in good.leaves)
+    crashes = check_function(_two_outputs(handles_none=False, alone_bug=False), x)
+    assert not crashes.ok and any("raised TypeError in the reverse rule" in p for p in crashes.problems), crashes
+    wrong_alone = check_function(_two_outputs(handles_none=True, alone_bug=True), x)
+    assert [leaf.path for leaf in wrong_alone.failures] == ["output 1 alone: x['args[0]']"], str(wrong_alone)
+
+
+class _TanhMixingVmap(torch.autograd.Function):
+    """tanh with a correct backward and a batching rule that mixes the samples of a batch (it reverses them)."""
+
+    generate_vmap_rule = False
+
+    @staticmethod
+    def forward(x):
+        return torch.tanh(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y * y)
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        x = x.movedim(in_dims[0], 0) if in_dims[0] is not None else x
+        return torch.tanh(x).flip(0), 0
+
+
+def test_a_batching_rule_that_mixes_samples_is_not_trusted():
+    x = torch.linspace(-2, 2, 600, dtype=torch.float64)
+    report = check_function(_TanhMixingVmap.apply, x)
+    assert report.ok, str(report)
+    assert any("one point at a time" in note for note in report.notes), report.notes
