@@ -67,6 +67,7 @@ class Backend(Protocol):
     def vmap(self, fn: Callable[..., Any]) -> Callable[..., Any] | None: ...
     def exact_in_numpy(self, value: Any) -> bool: ...
     def requested(self, value: Any) -> bool: ...
+    def in_layout(self, array: np.ndarray, like: Any) -> Any: ...
 
 
 def leaves_of(backend: Backend, args: Sequence[Any], kwargs: dict[str, Any], wrt: Any) -> tuple[list[Leaf], Any]:
@@ -197,11 +198,17 @@ class _Problem:
                 leaf.value = self.backend.from_numpy(old, leaf.value)
         return out
 
-    def arrays(self, x: dict[str, np.ndarray], dtype64: bool = False) -> dict[str, Any]:
+    def arrays(self, x: dict[str, np.ndarray], dtype64: bool = False, layout: bool = False) -> dict[str, Any]:
+        """The differentiated leaves at x, as the framework's arrays; with ``layout``, in the memory layout the
+        user's arguments have (transposed, channels-last, expanded), as the rule is run."""
         out = {}
         for leaf in self.active:
+            value = np.asarray(x[leaf.path])
+            if layout:
+                out[leaf.path] = self.backend.in_layout(value, leaf.value)
+                continue
             like = self.backend.float64(leaf.value) if dtype64 else leaf.value
-            out[leaf.path] = self.backend.from_numpy(np.asarray(x[leaf.path]), like if like is not None else leaf.value)
+            out[leaf.path] = self.backend.from_numpy(value, like if like is not None else leaf.value)
         return out
 
 
@@ -352,7 +359,7 @@ def _reverse_with(
         return float(sum(np.vdot(u, backend.to_numpy(o).astype(np.float64)) for u, o in pairs))
 
     def gradient(x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        values = problem.arrays(x)
+        values = problem.arrays(x, layout=True)
         before = {path: backend.to_numpy(v).copy() for path, v in values.items()}
         primals = [values[leaf.path] for leaf in problem.active]
 

@@ -74,6 +74,9 @@ class _Jax:
     def requested(self, value: Any) -> bool:
         return False  # jax arrays carry no such flag: wrt= chooses
 
+    def in_layout(self, array: np.ndarray, like: Any) -> Any:
+        return self.from_numpy(array, like)  # jax arrays have no user-visible strides
+
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
         out, pullback = jax.vjp(fn, *primals)
         leaves, rebuild = flatten(out)

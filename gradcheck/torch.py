@@ -75,14 +75,24 @@ class _Torch:
     def requested(self, value: Any) -> bool:
         return bool(value.requires_grad)
 
+    def in_layout(self, array: np.ndarray, like: Any) -> Any:
+        """``array`` with the strides of the user's tensor ``like``: transposed, channels-last or otherwise
+        strided. An expanded tensor (a stride of 0) cannot hold other values; at its own values it is handed as
+        it is."""
+        t = self.from_numpy(array, like)
+        if like.is_contiguous() or like.layout != torch.strided:
+            return t
+        if any(st == 0 and n > 1 for st, n in zip(like.stride(), like.shape)):
+            same = np.array_equal(self.to_numpy(like), array)
+            return like.detach() if same else t
+        out = torch.empty_strided(tuple(like.shape), like.stride(), dtype=like.dtype, device=like.device)
+        return out.copy_(t)
+
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
         ps = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
         out = fn(*ps)
         outs = [o for o in flatten(out)[0] if isinstance(o, torch.Tensor) and o.is_floating_point()]
-        cots = [
-            None if u is None else torch.as_tensor(np.asarray(u)).to(dtype=o.dtype, device=o.device)
-            for u, o in zip(cotangents, outs)
-        ]
+        cots = [None if u is None else _cotangent(np.asarray(u), o) for u, o in zip(cotangents, outs)]
         # outputs that do not depend on the inputs, or get no cotangent (the backward sees None or zeros there)
         linked = [(o, c) for o, c in zip(outs, cots) if o.requires_grad and c is not None]
         if not linked:
@@ -110,6 +120,22 @@ class _Torch:
         if any(f and t is None for f, t in zip(floating, found)):
             return None  # an output the forward rule gave no tangent: no rule (at least for that part of fn)
         return rebuild([t if f else o for o, f, t in zip(leaves, floating, found)])
+
+
+def _cotangent(u: np.ndarray, out: Any) -> Any:
+    """u as out's cotangent, in memory that is not contiguous wherever that can be (two or more dimensions): the
+    strides of out where it has its own layout, else column-major. A backward that assumes a contiguous
+    grad_output (``.view`` on it) then fails here rather than in a model that transposes its output."""
+    t = torch.as_tensor(np.array(u, order="C", copy=True)).to(dtype=out.dtype, device=out.device)
+    if t.dim() < 2 or any(n == 0 for n in t.shape):
+        return t
+    if out.is_contiguous() or any(st == 0 for st in out.stride()):
+        strides, step = [0] * t.dim(), 1
+        for d in range(t.dim()):  # column-major
+            strides[d], step = step, step * t.shape[d]
+    else:
+        strides = list(out.stride())
+    return torch.empty_strided(tuple(t.shape), tuple(strides), dtype=t.dtype, device=t.device).copy_(t)
 
 
 _BACKEND = _Torch()

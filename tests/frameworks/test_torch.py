@@ -302,3 +302,57 @@ def test_a_batching_rule_that_mixes_samples_is_not_trusted():
     report = check_function(_TanhMixingVmap.apply, x)
     assert report.ok, str(report)
     assert any("one point at a time" in note for note in report.notes), report.notes
+
+
+class _SquareAssumingContiguous(torch.autograd.Function):
+    """x², whose backward reads x's storage as if it were contiguous: right only for contiguous inputs."""
+
+    @staticmethod
+    def forward(x):
+        return x * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        strides = [1] * x.dim()
+        for d in range(x.dim() - 2, -1, -1):
+            strides[d] = strides[d + 1] * x.shape[d + 1]
+        raw = torch.as_strided(x, x.shape, strides)  # wrong unless x is contiguous
+        return 2 * raw * g
+
+
+def test_the_rule_runs_on_inputs_in_the_users_own_memory_layout():
+    base = torch.linspace(-1, 1, 12, dtype=torch.float64).reshape(3, 4)
+    assert check_function(_SquareAssumingContiguous.apply, base.clone()).ok
+    transposed = check_function(_SquareAssumingContiguous.apply, base.clone().t())
+    assert not transposed.ok and transposed.failures, str(transposed)
+    expanded = torch.linspace(-1, 1, 4, dtype=torch.float64)[None].expand(3, 4)
+    assert check_function(torch.tanh, expanded).ok
+    channels_last = torch.linspace(-1, 1, 2 * 3 * 4 * 5, dtype=torch.float64).reshape(2, 3, 4, 5)
+    channels_last = channels_last.contiguous(memory_format=torch.channels_last)
+    assert check_function(torch.sin, channels_last).ok
+
+
+class _DoubleViewingGrad(torch.autograd.Function):
+    """2x, whose backward flattens its cotangent with .view: it raises on a non-contiguous grad_output."""
+
+    @staticmethod
+    def forward(x):
+        return 2 * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return (2 * g.view(-1)).view(g.shape)
+
+
+def test_a_backward_that_needs_a_contiguous_cotangent_fails_naming_the_phase():
+    report = check_function(_DoubleViewingGrad.apply, torch.ones(3, 4, dtype=torch.float64))
+    assert not report.ok and "in the reverse rule (backward)" in " ".join(report.problems), str(report)

@@ -101,7 +101,7 @@ def _torch_rules(torch: Any, bug: str | None, index: Any) -> dict[str, Callable[
 
     def scaled(t: Any) -> Any:
         if bug == "one entry scaled by 1 + 1e-3":
-            t = t.clone()
+            t = t.clone(memory_format=torch.contiguous_format)  # .view below needs contiguous memory
             t.view(-1)[1] *= 1 + 1e-3
         return t
 
