@@ -174,6 +174,7 @@ class _Problem:
     leaves: list[Leaf]
     rebuild: Callable[[list[Any]], Any]
     reference: Callable[..., Any] | None
+    step: float | None = None  # a fixed finite-difference step, as check_gradient's step=
     problems: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
 
@@ -224,6 +225,7 @@ def check(
     rtol: float | None = None,
     atol: float = 0.0,
     rng: np.random.Generator | None = None,
+    step: float | None = None,
 ) -> GradientReport:
     """The reverse rule of ``fn`` against finite differences, its forward rule against the reverse one, and (with
     ``order=2``) its second derivatives; see the framework modules for the user's view."""
@@ -236,7 +238,7 @@ def check(
     if not isinstance(rng, np.random.Generator):
         raise InvalidType(f"rng={rng!r}; pass np.random.default_rng(seed), or None for a fixed seed")
     leaves, rebuild = leaves_of(backend, args, kwargs, wrt)
-    problem = _Problem(backend, fn, leaves, rebuild, _reference(backend, fn, reference))
+    problem = _Problem(backend, fn, leaves, rebuild, _reference(backend, fn, reference), step=step)
     coarse = [backend.eps(leaf.value) for leaf in problem.active if not backend.exact_in_numpy(leaf.value)]
     if rtol is None and coarse:  # bfloat16 and the like, judged as float32: use their own precision
         rtol = math.sqrt(max(coarse))
@@ -331,6 +333,15 @@ def _reverse(problem: _Problem, rng: np.random.Generator, rtol: float | None, at
             f"{getattr(problem.fn, '__name__', 'fn')} returned no floating-point {backend.name} array"
         )
     us: list[np.ndarray | None] = [rng.standard_normal(backend.to_numpy(o).shape) for o in outputs]
+    values = problem.arrays(x0, layout=True)
+    under_rule, _ = phase(
+        "the reverse rule (backward)",
+        backend.vjp,
+        lambda *active: problem.call(problem.fn, dict(zip(values, active))),
+        list(values.values()),
+        us,
+    )
+    _note_primal(problem, under_rule, outputs)
     report = _reverse_with(problem, us, x0, rtol, atol)
     if len(outputs) == 1:
         return report
@@ -380,11 +391,33 @@ def _reverse_with(
         )
         if note not in problem.notes:
             problem.notes.append(note)
-        return check_gradient(value, gradient, x0, rtol=rtol, atol=atol)
+        return check_gradient(value, gradient, x0, rtol=rtol, atol=atol, step=problem.step)
     note = f"evaluated many points per call through {problem.backend.name}'s vmap"
     if note not in problem.notes:
         problem.notes.append(note)
-    return check_gradient(batched, gradient, x0, rtol=rtol, atol=atol, vectorized=True)
+    return check_gradient(batched, gradient, x0, rtol=rtol, atol=atol, vectorized=True, step=problem.step)
+
+
+def _note_primal(problem: _Problem, out: Any, plain: list[Any]) -> None:
+    """The rule's primal output (a custom rule's forward, under vjp) against fn(x) called plainly."""
+    backend = problem.backend
+    for k, (a, b) in enumerate(zip(_outputs(backend, out), plain)):
+        ra, rb = backend.to_numpy(a).astype(np.float64), backend.to_numpy(b).astype(np.float64)
+        if ra.shape != rb.shape:
+            sentence = f"the rule's primal output {k} has shape {ra.shape}, but fn(x) gives {rb.shape}"
+        else:
+            scale = float(np.max(np.abs(rb), initial=0.0, where=np.isfinite(rb)))
+            tol = 64 * backend.eps(b) * scale
+            bad = ~((np.abs(ra - rb) <= tol) | (np.isnan(ra) & np.isnan(rb)) | (ra == rb))
+            if not bad.any():
+                continue
+            i = tuple(int(j) for j in np.argwhere(bad)[0])
+            sentence = (
+                f"the rule's primal output {k} differs from fn(x) at {i}: {ra[i]:.9g} under the rule but "
+                f"{rb[i]:.9g} called plainly; its forward (fwd) computes another function"
+            )
+        if sentence not in problem.problems:
+            problem.problems.append(sentence)
 
 
 def _merge_leaves(first: GradientReport, other: GradientReport, prefix: str) -> GradientReport:
@@ -490,7 +523,7 @@ def _adjoint(problem: _Problem, rng: np.random.Generator) -> list[str]:
     _, grads = phase("the reverse rule (backward)", backend.vjp, on_active, primals, us)
     left = sum(float(np.vdot(u, backend.to_numpy(t).astype(np.float64))) for u, t in zip(us, out_tangents))
     right = sum(float(np.vdot(backend.to_numpy(g).astype(np.float64), v)) for g, v in zip(grads, vs))
-    eps = max(float(np.finfo(backend.to_numpy(p).dtype).eps) for p in primals)
+    eps = max(backend.eps(p) for p in primals)  # the framework's own: bfloat16's, not its float32 copy's
     scale = sum(float(np.abs(u).sum() * np.abs(backend.to_numpy(t)).max()) for u, t in zip(us, out_tangents))
     scale += sum(float(np.abs(backend.to_numpy(g)).sum() * np.abs(v).max()) for g, v in zip(grads, vs))
     tolerance = 64 * eps * scale + 1e-300
@@ -534,7 +567,7 @@ def _second(problem: _Problem, rng: np.random.Generator, rtol: float | None, ato
 
     value.__name__ = "second derivative"
     floor = _floor(problem, atol, gradient(x0), value(x0), x0)
-    return check_gradient(value, gradient, x0, rtol=rtol, atol=floor)
+    return check_gradient(value, gradient, x0, rtol=rtol, atol=floor, step=problem.step)
 
 
 def _floor(problem: _Problem, atol: float, g: dict[str, np.ndarray], f0: float, x0: dict[str, np.ndarray]) -> float:
@@ -544,16 +577,17 @@ def _floor(problem: _Problem, atol: float, g: dict[str, np.ndarray], f0: float, 
     finite difference resolves; they are no bug beside the gradient's own scale."""
     if atol > 0 or not g:
         return atol
-    eps = max(float(np.finfo(a.dtype).eps) for a in g.values())
+    eps = max(problem.backend.eps(leaf.value) for leaf in problem.active)  # bfloat16's own, not float32's
     top = max((float(np.max(np.abs(a.astype(np.float64)))) for a in g.values() if a.size), default=0.0)
     reach = max((float(np.max(np.abs(a.astype(np.float64)))) for a in x0.values() if a.size), default=0.0)
     scale = max(top, abs(f0) / max(reach, 1.0))
     floor = float(np.sqrt(eps) * scale) if np.isfinite(scale) else 0.0
-    if floor > 0:
-        problem.notes.append(
-            f"atol {floor:.2g}: √eps times the scale of uᵀJ, below which a difference does not matter (pass atol= "
-            "to set another)"
-        )
+    note = (
+        f"atol {floor:.2g}: √eps times the scale of uᵀJ, below which a difference does not matter (pass atol= "
+        "to set another)"
+    )
+    if floor > 0 and note not in problem.notes:
+        problem.notes.append(note)
     return floor
 
 

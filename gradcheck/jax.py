@@ -114,6 +114,7 @@ def check_function(
     rtol: float | None = None,
     atol: float = 0.0,
     rng: np.random.Generator | None = None,
+    step: float | None = None,
     **kwargs: Any,
 ) -> GradientReport:
     """Check the gradient rules of ``fn(*args, **kwargs)``.
@@ -139,9 +140,27 @@ def check_function(
       ``reference="float64"``, from fn on float64 copies (when ``jax_enable_x64`` is on; otherwise at the inputs'
       precision); the analytic side stays the function's own gradient.
 
-    A jitted function is compiled on its first call; every later call reuses the compilation.
+    ``rtol``, ``atol`` and ``step`` are the checker's (by default √eps of each input's dtype, 0, and a step per
+    element). A floating numpy array is taken as the jax array it becomes (jax functions accept both); Python
+    numbers stay constants. A jitted function is compiled on its first call; every later call reuses the
+    compilation.
     """
-    return check(_BACKEND, fn, args, kwargs, wrt=wrt, order=order, reference=reference, rtol=rtol, atol=atol, rng=rng)
+    args, kwargs = _as_jax(args), _as_jax(kwargs)
+    return check(
+        _BACKEND, fn, args, kwargs, wrt=wrt, order=order, reference=reference, rtol=rtol, atol=atol, rng=rng, step=step
+    )
+
+
+def _as_jax(tree: Any) -> Any:
+    """Floating numpy arrays in nested lists, tuples and dicts as jax arrays of the same dtype (float64 needs
+    ``jax_enable_x64``, as jax itself says)."""
+    if isinstance(tree, np.ndarray) and np.issubdtype(tree.dtype, np.floating):
+        return jnp.asarray(tree)
+    if isinstance(tree, dict):
+        return {k: _as_jax(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        return type(tree)(_as_jax(v) for v in tree)
+    return tree
 
 
 def assert_function(fn: Callable[..., Any], *args: Any, **options: Any) -> GradientReport:

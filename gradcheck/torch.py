@@ -33,7 +33,11 @@ except ImportError as error:  # pragma: no cover - exercised only without torch
         "pip install '.[torch]')"
     ) from error
 
-__all__ = ["assert_function", "check_function"]
+__all__ = ["CotangentChanged", "assert_function", "check_function"]
+
+
+class CotangentChanged(RuntimeError):
+    """A backward rule wrote into the cotangent it was handed."""
 
 
 class _Torch:
@@ -97,9 +101,15 @@ class _Torch:
         linked = [(o, c) for o, c in zip(outs, cots) if o.requires_grad and c is not None]
         if not linked:
             return out, [torch.zeros_like(p) for p in ps]
+        kept = [c.detach().clone() for _, c in linked]
         grads = torch.autograd.grad(
             [o for o, _ in linked], ps, grad_outputs=[c for _, c in linked], create_graph=True, allow_unused=True
         )
+        if any(not torch.equal(c, k) for (_, c), k in zip(linked, kept)):
+            raise CotangentChanged(
+                "the backward changed its grad_output in place; autograd may hand the same tensor to other rules, "
+                "so write the result to a new tensor (g = g * w, not g.mul_(w))"
+            )
         return out, [torch.zeros_like(p) if g is None else g for p, g in zip(ps, grads)]
 
     def jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> Any | None:
@@ -150,6 +160,7 @@ def check_function(
     rtol: float | None = None,
     atol: float = 0.0,
     rng: np.random.Generator | None = None,
+    step: float | None = None,
     **kwargs: Any,
 ) -> GradientReport:
     """Check the gradient rules of ``fn(*args, **kwargs)``.
@@ -183,10 +194,13 @@ def check_function(
       fn's signature) or, with ``reference="float64"``, from fn re-run on float64 copies of the inputs; the
       analytic side stays the kernel's own gradient, judged at its dtype's precision.
 
-    ``rtol`` and ``atol`` are the checker's (by default √eps of each input's dtype, and 0). The remaining keyword
-    arguments go to fn.
+    ``rtol``, ``atol`` and ``step`` are the checker's (by default √eps of each input's dtype, 0, and a step per
+    element): a fixed ``step`` resolves a rule whose forward rounds more coarsely than its dtype. The remaining
+    keyword arguments go to fn.
     """
-    return check(_BACKEND, fn, args, kwargs, wrt=wrt, order=order, reference=reference, rtol=rtol, atol=atol, rng=rng)
+    return check(
+        _BACKEND, fn, args, kwargs, wrt=wrt, order=order, reference=reference, rtol=rtol, atol=atol, rng=rng, step=step
+    )
 
 
 def assert_function(fn: Callable[..., Any], *args: Any, **options: Any) -> GradientReport:

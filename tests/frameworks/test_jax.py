@@ -81,3 +81,49 @@ def test_assert_function_and_the_fixture(gradcheck):
         assert_function(fn, *args)
     fn, args = jax_entry("softplus", None, jnp.float32)
     assert gradcheck.jax(fn, *args).ok
+
+
+def _square_with_fwd(scale):
+    @jax.custom_vjp
+    def square(x):
+        return x * x
+
+    def fwd(x):
+        return scale * x * x, x  # scale ≠ 1: the rule's forward computes another function
+
+    def bwd(x, g):
+        return (2 * x * g,)
+
+    square.defvjp(fwd, bwd)
+    return square
+
+
+def test_the_rules_primal_output_is_compared_with_the_function_itself():
+    x = jnp.linspace(-1.0, 1.0, 5, dtype=jnp.float64)
+    assert check_function(_square_with_fwd(1.0), x).ok
+    report = check_function(_square_with_fwd(1.01), x)
+    assert not report.ok and "primal output 0 differs from fn(x)" in " ".join(report.problems), str(report)
+
+
+def test_numpy_arrays_are_taken_as_the_jax_arrays_they_become():
+    report = check_function(jnp.tanh, np.linspace(-1.0, 1.0, 6))
+    assert report.ok and [leaf.path for leaf in report.leaves] == ["x['args[0]']"], str(report)
+
+
+def test_each_output_of_a_custom_rule_is_checked_alone_too():
+    @jax.custom_vjp
+    def both(x):
+        return jnp.sin(x), x * x
+
+    def fwd(x):
+        return both(x), x
+
+    def bwd(x, g):
+        g_sin, g_sq = g
+        # wrong only when the sine's cotangent is zero: a rule tuned on "all outputs at once"
+        scale = jnp.where(jnp.all(g_sin == 0), 1.5, 1.0)
+        return (g_sin * jnp.cos(x) + g_sq * 2 * x * scale,)
+
+    both.defvjp(fwd, bwd)
+    report = check_function(both, jnp.linspace(-1.0, 1.0, 5, dtype=jnp.float64))
+    assert [leaf.path for leaf in report.failures] == ["output 1 alone: x['args[0]']"], str(report)

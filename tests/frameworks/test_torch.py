@@ -356,3 +356,37 @@ class _DoubleViewingGrad(torch.autograd.Function):
 def test_a_backward_that_needs_a_contiguous_cotangent_fails_naming_the_phase():
     report = check_function(_DoubleViewingGrad.apply, torch.ones(3, 4, dtype=torch.float64))
     assert not report.ok and "in the reverse rule (backward)" in " ".join(report.problems), str(report)
+
+
+def test_step_is_passed_to_the_checker():
+    x = torch.linspace(0.5, 1.5, 4, dtype=torch.float64)
+    report = check_function(torch.exp, x, step=1e-4)
+    assert report.ok and np.allclose(report.leaves[0].step, 1e-4, rtol=1e-6), str(report)
+
+
+def test_a_bfloat16_rule_is_judged_at_bfloat16s_precision():
+    x = torch.linspace(-1, 1, 8, dtype=torch.bfloat16)
+    report = check_function(torch.tanh, x, reference="float64")
+    assert report.ok, str(report)
+
+
+class _DoubleInPlace(torch.autograd.Function):
+    """2x, whose backward doubles its grad_output in place (right values, but it corrupts a shared cotangent)."""
+
+    @staticmethod
+    def forward(x):
+        return 2 * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.mul_(2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_a_backward_that_writes_into_its_cotangent_fails_saying_so(dtype):
+    report = check_function(_DoubleInPlace.apply, torch.linspace(-1, 1, 5, dtype=dtype))
+    assert not report.ok and "changed its grad_output in place" in " ".join(report.problems), str(report)
