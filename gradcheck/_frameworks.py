@@ -33,7 +33,6 @@ __all__ = [
     "Leaf",
     "RuleRaised",
     "check",
-    "flatten",
     "leaves_of",
     "phase",
     "raise_on_failure",
@@ -68,82 +67,58 @@ class Backend(Protocol):
     def exact_in_numpy(self, value: Any) -> bool: ...
     def requested(self, value: Any) -> bool: ...
     def in_layout(self, array: np.ndarray, like: Any) -> Any: ...
+    def tree_flatten(self, tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any], list[str]]:
+        """The framework's own pytree flattening: leaves, a function that rebuilds the tree, and each leaf's key
+        path as indexing (``[0].W``, ``['k'][1]``)."""
+        ...
 
 
 def leaves_of(backend: Backend, args: Sequence[Any], kwargs: dict[str, Any], wrt: Any) -> tuple[list[Leaf], Any]:
-    """The arguments as leaves, and a function that rebuilds (args, kwargs) from new values of all the leaves."""
-    flat, rebuild = flatten((list(args), dict(kwargs)))
-    paths = _paths(list(args), dict(kwargs))
+    """The arguments as leaves, flattened as the framework flattens pytrees (namedtuples and registered classes
+    too), and a function that rebuilds (args, kwargs) from new values of all the leaves."""
+    tops = [(f"args[{i}]", arg) for i, arg in enumerate(args)] + [(f"kwargs[{k!r}]", kwargs[k]) for k in sorted(kwargs)]
+    flat: list[Any] = []
+    paths: list[str] = []
+    parts: list[tuple[int, Callable[[list[Any]], Any]]] = []
+    for top, tree in tops:
+        leaves, rebuild, keys = backend.tree_flatten(tree)
+        flat += leaves
+        paths += [top + key for key in keys]
+        parts.append((len(leaves), rebuild))
+    names = sorted(kwargs)
+
+    def rebuild_all(values: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+        built, start = [], 0
+        for size, rebuild in parts:
+            built.append(rebuild(values[start : start + size]))
+            start += size
+        return built[: len(args)], dict(zip(names, built[len(args) :]))
+
     chosen = _chosen(wrt, len(args), kwargs)
     floating = [backend.is_array(v) and backend.is_floating(v) for v in flat]
     # as torch's own checker: where some inputs ask for gradients (requires_grad), only they are differentiated
     asked = wrt is None and any(f and backend.requested(v) for f, v in zip(floating, flat))
-    leaves = []
-    for path, value in zip(paths, flat):
-        top = path.split("]")[0] + "]"
-        if not backend.is_array(value):
-            leaves.append(Leaf(path, value, False, "not an array"))
-        elif not backend.is_floating(value):
-            leaves.append(Leaf(path, value, False, f"{backend.dtype_name(value)}, not floating point"))
-        elif chosen is not None and top not in chosen:
-            leaves.append(Leaf(path, value, False, "not in wrt="))
-        elif asked and not backend.requested(value):
-            leaves.append(Leaf(path, value, False, "requires_grad=False while other inputs require grad"))
-        else:
-            leaves.append(Leaf(path, value, True))
-    if not any(leaf.differentiated for leaf in leaves):
+    leaves_out = [_leaf(backend, path, value, chosen, asked) for path, value in zip(paths, flat)]
+    if not any(leaf.differentiated for leaf in leaves_out):
         raise InvalidArgument(
             f"no argument of {paths or '()'} is a floating-point {backend.name} array to differentiate"
             + (f" among wrt={wrt!r}" if wrt is not None else "")
             + "; pass the inputs as floating tensors or arrays"
         )
-    return leaves, rebuild
+    return leaves_out, rebuild_all
 
 
-def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
-    """The leaves of nested lists, tuples and dicts (keys sorted), and a function that rebuilds the tree."""
-    if isinstance(tree, dict):
-        keys = sorted(tree)
-        parts = [flatten(tree[k]) for k in keys]
-    elif isinstance(tree, (list, tuple)):
-        keys = None
-        parts = [flatten(child) for child in tree]
-    else:
-        return [tree], lambda leaves: leaves[0]
-    sizes = [len(leaves) for leaves, _ in parts]
-    kind = type(tree)
-
-    def rebuild(leaves: list[Any]) -> Any:
-        children, start = [], 0
-        for (_, build), size in zip(parts, sizes):
-            children.append(build(leaves[start : start + size]))
-            start += size
-        if keys is not None:
-            return kind(zip(keys, children))
-        return tuple(children) if kind is tuple else kind(children)
-
-    return [leaf for leaves, _ in parts for leaf in leaves], rebuild
-
-
-def _paths(args: list[Any], kwargs: dict[str, Any]) -> list[str]:
-    """The leaves' paths in the framework's flattening order (sorted dict keys, as both frameworks flatten)."""
-    out: list[str] = []
-
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            for key in sorted(node):
-                walk(node[key], f"{path}[{key!r}]")
-        elif isinstance(node, (list, tuple)):
-            for i, child in enumerate(node):
-                walk(child, f"{path}[{i}]")
-        else:
-            out.append(path)
-
-    for i, arg in enumerate(args):
-        walk(arg, f"args[{i}]")
-    for key in sorted(kwargs):
-        walk(kwargs[key], f"kwargs[{key!r}]")
-    return out
+def _leaf(backend: Backend, path: str, value: Any, chosen: set[str] | None, asked: bool) -> Leaf:
+    top = path.split("]")[0] + "]"
+    if not backend.is_array(value):
+        return Leaf(path, value, False, "not an array")
+    if not backend.is_floating(value):
+        return Leaf(path, value, False, f"{backend.dtype_name(value)}, not floating point")
+    if chosen is not None and top not in chosen:
+        return Leaf(path, value, False, "not in wrt=")
+    if asked and not backend.requested(value):
+        return Leaf(path, value, False, "requires_grad=False while other inputs require grad")
+    return Leaf(path, value, True)
 
 
 def _chosen(wrt: Any, n_args: int, kwargs: dict[str, Any]) -> set[str] | None:
@@ -317,7 +292,7 @@ def _reference(backend: Backend, fn: Callable[..., Any], reference: Any) -> Call
 
 
 def _outputs(backend: Backend, out: Any) -> list[Any]:
-    flat, _ = flatten(out)
+    flat = backend.tree_flatten(out)[0]
     return [o for o in flat if backend.is_array(o) and backend.is_floating(o)]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._frameworks import check, flatten, raise_on_failure
+from gradcheck._frameworks import check, raise_on_failure
 from gradcheck.errors import MissingDependency
 from gradcheck.report import GradientReport
 
@@ -74,12 +74,19 @@ class _Jax:
     def requested(self, value: Any) -> bool:
         return False  # jax arrays carry no such flag: wrt= chooses
 
+    def tree_flatten(self, tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any], list[str]]:
+        """jax's own pytrees (jax.tree_util): lists, tuples, dicts, namedtuples, and registered classes (flax and
+        equinox modules, say); None stays in place as a leaf."""
+        pairs, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda v: v is None)
+        keys = [jax.tree_util.keystr(path) for path, _ in pairs]
+        return [leaf for _, leaf in pairs], lambda leaves: jax.tree_util.tree_unflatten(treedef, list(leaves)), keys
+
     def in_layout(self, array: np.ndarray, like: Any) -> Any:
         return self.from_numpy(array, like)  # jax arrays have no user-visible strides
 
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
         out, pullback = jax.vjp(fn, *primals)
-        leaves, rebuild = flatten(out)
+        leaves, rebuild, _ = self.tree_flatten(out)
         given = iter(cotangents)
         cots = [
             self._cotangent(next(given), o)
@@ -127,7 +134,8 @@ def check_function(
     >>> check_function(square, jnp.linspace(-1.0, 1.0, 4)).ok
     False
 
-    Arguments are jax arrays or pytrees (nested lists, tuples and dicts) of them; every floating array is
+    Arguments are jax arrays or pytrees of them as ``jax.tree_util`` walks them (lists, tuples, dicts,
+    namedtuples and registered classes such as flax or equinox modules); every floating array is
     differentiated unless ``wrt`` names the arguments to differentiate (positions and keyword names). Integer
     arrays and other values are passed through and listed in ``report.notes``.
 

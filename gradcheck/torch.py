@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck._frameworks import check, flatten, raise_on_failure
+from gradcheck._frameworks import check, raise_on_failure
 from gradcheck.errors import MissingDependency
 from gradcheck.report import GradientReport
 
@@ -79,6 +79,15 @@ class _Torch:
     def requested(self, value: Any) -> bool:
         return bool(value.requires_grad)
 
+    def tree_flatten(self, tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any], list[str]]:
+        """torch's own pytrees (torch.utils._pytree): lists, tuples, dicts, namedtuples, and classes registered
+        there."""
+        from torch.utils import _pytree
+
+        pairs, spec = _pytree.tree_flatten_with_path(tree)
+        keys = [_pytree.keystr(path) for path, _ in pairs]
+        return [leaf for _, leaf in pairs], lambda leaves: _pytree.tree_unflatten(list(leaves), spec), keys
+
     def in_layout(self, array: np.ndarray, like: Any) -> Any:
         """``array`` with the strides of the user's tensor ``like``: transposed, channels-last or otherwise
         strided. An expanded tensor (a stride of 0) cannot hold other values; at its own values it is handed as
@@ -95,7 +104,7 @@ class _Torch:
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
         ps = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
         out = fn(*ps)
-        outs = [o for o in flatten(out)[0] if isinstance(o, torch.Tensor) and o.is_floating_point()]
+        outs = [o for o in self.tree_flatten(out)[0] if isinstance(o, torch.Tensor) and o.is_floating_point()]
         cots = [None if u is None else _cotangent(np.asarray(u), o) for u, o in zip(cotangents, outs)]
         # outputs that do not depend on the inputs, or get no cotangent (the backward sees None or zeros there)
         linked = [(o, c) for o, c in zip(outs, cots) if o.requires_grad and c is not None]
@@ -122,7 +131,7 @@ class _Torch:
             with forward_ad.dual_level():
                 duals = [forward_ad.make_dual(p.detach(), t) for p, t in zip(primals, tangents)]
                 out = fn(*duals)
-                leaves, rebuild = flatten(out)
+                leaves, rebuild, _ = self.tree_flatten(out)
                 floating = [isinstance(o, torch.Tensor) and o.is_floating_point() for o in leaves]
                 found = [forward_ad.unpack_dual(o).tangent if f else None for o, f in zip(leaves, floating)]
         except (RuntimeError, NotImplementedError, TypeError):
@@ -178,7 +187,8 @@ def check_function(
     >>> check_function(Square.apply, torch.linspace(-1, 1, 4, dtype=torch.float64)).ok
     False
 
-    Arguments are tensors (CPU, CUDA or MPS) or nested lists, tuples and dicts of them. Every floating tensor is
+    Arguments are tensors (CPU, CUDA or MPS) or pytrees of them as ``torch.utils._pytree`` walks them (lists,
+    tuples, dicts, namedtuples and the classes registered there). Every floating tensor is
     differentiated, unless ``wrt`` names the arguments to differentiate (positions and keyword names), or, as in
     ``torch.autograd.gradcheck``, some tensors have ``requires_grad=True``: then only they are, and the rule runs
     with the others not requiring grad (so its ``ctx.needs_input_grad`` branches are exercised). Integer and

@@ -127,3 +127,32 @@ def test_each_output_of_a_custom_rule_is_checked_alone_too():
     both.defvjp(fwd, bwd)
     report = check_function(both, jnp.linspace(-1.0, 1.0, 5, dtype=jnp.float64))
     assert [leaf.path for leaf in report.failures] == ["output 1 alone: x['args[0]']"], str(report)
+
+
+def test_namedtuples_and_registered_classes_are_walked_as_jax_walks_them():
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "w b")
+
+    def affine(p, x):
+        return jnp.tanh(p.w * x + p.b)
+
+    x = jnp.linspace(-1.0, 1.0, 4, dtype=jnp.float64)
+    w, b = jnp.array([0.5, -1.0, 2.0, 1.5], dtype=jnp.float64), jnp.array(0.1, dtype=jnp.float64)
+    report = check_function(affine, Pair(w, b), x, wrt=0)
+    assert report.ok and {leaf.path for leaf in report.leaves} == {"x['args[0].w']", "x['args[0].b']"}, str(report)
+
+    @jax.tree_util.register_pytree_with_keys_class
+    class Params:
+        def __init__(self, w, b):
+            self.w, self.b = w, b
+
+        def tree_flatten_with_keys(self):
+            return ((jax.tree_util.GetAttrKey("w"), self.w), (jax.tree_util.GetAttrKey("b"), self.b)), None
+
+        @classmethod
+        def tree_unflatten(cls, aux, children):
+            return cls(*children)
+
+    report = check_function(affine, Params(w, b), x, wrt=0)
+    assert report.ok and len(report.leaves) == 2, str(report)

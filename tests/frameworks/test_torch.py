@@ -390,3 +390,35 @@ class _DoubleInPlace(torch.autograd.Function):
 def test_a_backward_that_writes_into_its_cotangent_fails_saying_so(dtype):
     report = check_function(_DoubleInPlace.apply, torch.linspace(-1, 1, 5, dtype=dtype))
     assert not report.ok and "changed its grad_output in place" in " ".join(report.problems), str(report)
+
+
+def test_namedtuples_and_registered_classes_are_walked_as_torch_walks_them():
+    from collections import namedtuple
+
+    from torch.utils import _pytree
+
+    Pair = namedtuple("Pair", "w b")
+
+    def affine(p, x):
+        return torch.tanh(p.w * x + p.b)
+
+    x = torch.linspace(-1, 1, 4, dtype=torch.float64)
+    pair = Pair(torch.tensor([0.5, -1.0, 2.0, 1.5], dtype=torch.float64), torch.tensor(0.1, dtype=torch.float64))
+    report = check_function(affine, pair, x, wrt=0)
+    assert report.ok and {leaf.path for leaf in report.leaves} == {"x['args[0].w']", "x['args[0].b']"}, str(report)
+
+    class Params:
+        def __init__(self, w, b):
+            self.w, self.b = w, b
+
+    _pytree.register_pytree_node(
+        Params,
+        lambda p: ([p.w, p.b], None),
+        lambda leaves, _: Params(*leaves),
+        flatten_with_keys_fn=lambda p: ([(_pytree.GetAttrKey("w"), p.w), (_pytree.GetAttrKey("b"), p.b)], None),
+    )
+    try:
+        report = check_function(affine, Params(pair.w, pair.b), x, wrt=0)
+        assert report.ok and len(report.leaves) == 2, str(report)
+    finally:
+        _pytree._deregister_pytree_node(Params)
