@@ -66,6 +66,10 @@ class Backend(Protocol):
     def vmap(self, fn: Callable[..., Any]) -> Callable[..., Any] | None: ...
     def exact_in_numpy(self, value: Any) -> bool: ...
     def requested(self, value: Any) -> bool: ...
+    def unsupported(self, value: Any) -> str:
+        """Why an array argument cannot be checked at all ('' when it can)."""
+        ...
+
     def in_layout(self, array: np.ndarray, like: Any) -> Any: ...
     def tree_flatten(self, tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any], list[str]]:
         """The framework's own pytree flattening: leaves, a function that rebuilds the tree, and each leaf's key
@@ -112,6 +116,9 @@ def _leaf(backend: Backend, path: str, value: Any, chosen: set[str] | None, aske
     top = path.split("]")[0] + "]"
     if not backend.is_array(value):
         return Leaf(path, value, False, "not an array")
+    why = backend.unsupported(value)
+    if why:
+        raise InvalidType(f"{path} is {why}")
     if not backend.is_floating(value):
         return Leaf(path, value, False, f"{backend.dtype_name(value)}, not floating point")
     if chosen is not None and top not in chosen:

@@ -74,6 +74,9 @@ class _Jax:
     def requested(self, value: Any) -> bool:
         return False  # jax arrays carry no such flag: wrt= chooses
 
+    def unsupported(self, value: Any) -> str:
+        return ""
+
     def tree_flatten(self, tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any], list[str]]:
         """jax's own pytrees (jax.tree_util): lists, tuples, dicts, namedtuples, and registered classes (flax and
         equinox modules, say); None stays in place as a leaf."""

@@ -79,6 +79,13 @@ class _Torch:
     def requested(self, value: Any) -> bool:
         return bool(value.requires_grad)
 
+    def unsupported(self, value: Any) -> str:
+        if value.device.type == "meta":
+            return "a meta tensor, which has a shape but no values to differentiate: pass it on a real device"
+        if value.layout != torch.strided:
+            return f"a {str(value.layout).replace('torch.', '')} tensor; pass it as .to_dense() to check the rule"
+        return ""
+
     def tree_flatten(self, tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any], list[str]]:
         """torch's own pytrees (torch.utils._pytree): lists, tuples, dicts, namedtuples, and classes registered
         there."""
@@ -102,6 +109,9 @@ class _Torch:
         return out.copy_(t)
 
     def vjp(self, fn: Callable[..., Any], primals: list[Any], cotangents: Any) -> tuple[Any, list[Any]]:
+        # a graph of the backward only where it is differentiated again (double backward: the primals are then
+        # part of an outer graph); at order 1 it would turn a backward's in-place change into another error
+        nested = any(p.requires_grad for p in primals)
         ps = [p if p.requires_grad else p.detach().requires_grad_(True) for p in primals]
         out = fn(*ps)
         outs = [o for o in self.tree_flatten(out)[0] if isinstance(o, torch.Tensor) and o.is_floating_point()]
@@ -112,7 +122,7 @@ class _Torch:
             return out, [torch.zeros_like(p) for p in ps]
         kept = [c.detach().clone() for _, c in linked]
         grads = torch.autograd.grad(
-            [o for o, _ in linked], ps, grad_outputs=[c for _, c in linked], create_graph=True, allow_unused=True
+            [o for o, _ in linked], ps, grad_outputs=[c for _, c in linked], create_graph=nested, allow_unused=True
         )
         if any(not torch.equal(c, k) for (_, c), k in zip(linked, kept)):
             raise CotangentChanged(

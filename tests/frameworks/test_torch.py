@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gradcheck import GradientMismatch, InvalidArgument  # noqa: E402
+from gradcheck import GradcheckError, GradientMismatch, InvalidArgument  # noqa: E402
 from gradcheck.torch import assert_function, check_function  # noqa: E402
 
 from .zoo import BUGS, CORRECT, torch_entry  # noqa: E402
@@ -422,3 +422,16 @@ def test_namedtuples_and_registered_classes_are_walked_as_torch_walks_them():
         assert report.ok and len(report.leaves) == 2, str(report)
     finally:
         _pytree._deregister_pytree_node(Params)
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: torch.ones(3, device="meta"), "meta tensor"),
+        (lambda: torch.eye(3, dtype=torch.float64).to_sparse(), "sparse_coo tensor; pass it as .to_dense()"),
+    ],
+)
+def test_tensors_without_values_to_check_are_refused_by_name(make, words):
+    with pytest.raises(GradcheckError) as info:
+        check_function(torch.sin, make())
+    assert "args[0] is a " in str(info.value) and words in str(info.value)
