@@ -283,11 +283,14 @@ def _driven(adapter: _Adapter, test: Callable[..., None], chosen: settings) -> C
     return run
 
 
-def _assert_gradient(loss: Callable[[Any], float], grad: Callable[[Any], Any], x: Any, what: str) -> None:
+def _assert_gradient(
+    loss: Callable[[Any], float], grad: Callable[[Any], Any], x: Any, what: str, *, allow_inconclusive: bool = False
+) -> None:
     """check_gradient as a check: a wrong gradient, or one of the wrong structure or shape, fails with ``what``."""
     __tracebackhide__ = True
     try:
-        report = check_gradient(loss, grad, x, atol=_floor(grad(x), loss(x), x))
+        atol = _floor(grad(x), loss(x), x)
+        report = check_gradient(loss, grad, x, atol=atol, allow_inconclusive=allow_inconclusive)
     except (InvalidArgument, InvalidType) as error:
         raise AssertionError(f"{what}: {error}") from None
     if not report.ok:
@@ -319,14 +322,17 @@ def _leaves(tree: Any) -> list[Any]:
     return [tree]
 
 
-def _input_gradient(adapter: _Adapter, layer: Any, x: np.ndarray, dy: np.ndarray) -> None:
+def _input_gradient(
+    adapter: _Adapter, layer: Any, x: np.ndarray, dy: np.ndarray, *, allow_inconclusive: bool = False
+) -> None:
     def loss(x_: np.ndarray) -> float:
         return float(np.vdot(dy, adapter.forward(layer, x_)))
 
     def grad(x_: np.ndarray) -> np.ndarray:
         return adapter.gradients(layer, x_, dy)[0]
 
-    _assert_gradient(loss, grad, x, "dX = backward(dY) disagrees with finite differences of ⟨dY, Y⟩")
+    what = "dX = backward(dY) disagrees with finite differences of ⟨dY, Y⟩"
+    _assert_gradient(loss, grad, x, what, allow_inconclusive=allow_inconclusive)
 
 
 def _parameter_gradients(adapter: _Adapter, layer: Any, x: np.ndarray, dy: np.ndarray) -> None:
@@ -423,7 +429,9 @@ def _float32(adapter: _Adapter, layer: Any, x: np.ndarray, dy: np.ndarray) -> No
     params = adapter.get(layer)
     adapter.put(layer, {k: np.asarray(v, dtype=np.float32) for k, v in params.items()})
     try:
-        _input_gradient(adapter, layer, x.astype(np.float32), dy.astype(np.float32))
+        # float32 leaves some drawn elements unresolvable (a kink within reach, a tiny cotangent): the float64
+        # checks judge the values; here an element float32 cannot resolve does not fail the layer
+        _input_gradient(adapter, layer, x.astype(np.float32), dy.astype(np.float32), allow_inconclusive=True)
     finally:
         adapter.put(layer, params)
 

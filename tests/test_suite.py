@@ -236,3 +236,52 @@ def test_a_batch_sum_declared_as_a_mean_is_diagnosed():
     assert "declare reduction='sum'" in outcome["gradients match finite differences"]
     right = NetworkAdapter(build=NielsenNet, backprop=batch_sum, per_example=False, reduction="sum")
     assert all(m is None for m in _run(network_checks(right)).values())
+
+
+def _pool_forward(x):
+    """Max over pairs of features: (batch, 4) -> (batch, 2), with the winners' places as the cache."""
+    pairs = x.reshape(len(x), 2, 2)
+    return pairs.max(axis=2), (x, pairs.argmax(axis=2))
+
+
+def _pool_backward(route):
+    def backward(dout, cache):
+        x, idx = cache
+        dx = np.zeros((len(x), 2, 2), dtype=x.dtype)
+        if route == "first maximum":  # a valid subgradient at ties, as numpy's argmax picks
+            np.put_along_axis(dx, idx[..., None], dout[..., None], axis=2)
+        else:  # the bug: always the first of each pair, winner or not
+            dx[:, :, 0] = dout
+        return (dx.reshape(x.shape),)
+
+    return backward
+
+
+def test_a_max_pool_routing_ties_to_one_maximum_passes_and_a_misrouted_one_fails():
+    tied = settings(QUICK, phases=[Phase.explicit, Phase.generate])
+    good = _layer_checks(
+        FunctionLayer(_pool_forward, _pool_backward("first maximum"), lambda rng: (), input_shape=(4,)),
+        examples=40,
+        hypothesis=tied,
+    )
+    assert all(message is None for message in _run(good).values()), _run(good)
+    bad = layer_checks(FunctionLayer(_pool_forward, _pool_backward("first of pair"), lambda rng: (), input_shape=(4,)))
+    assert _run(bad)["input gradient"] is not None
+
+
+def _selu_forward(x):
+    a, lam = 1.6732632423543772, 1.0507009873554805
+    return (lam * np.where(x > 0, x, a * np.expm1(np.minimum(x, 0)))).astype(x.dtype), (x,)
+
+
+def _selu_backward(dout, cache):
+    (x,) = cache
+    a, lam = 1.6732632423543772, 1.0507009873554805
+    return ((dout * lam * np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0)))).astype(x.dtype),)
+
+
+def test_a_correct_selu_passes_in_float32_too_whatever_is_drawn():
+    checks = _layer_checks(
+        FunctionLayer(_selu_forward, _selu_backward, lambda rng: (), input_shape=(5,)), examples=60, hypothesis=QUICK
+    )
+    assert all(message is None for message in _run(checks).values()), _run(checks)
