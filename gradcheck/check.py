@@ -86,6 +86,27 @@ def check_gradient(
     ``vectorized=True`` declares that func takes a leading batch axis on every leaf and returns one value per point
     (shape ``(K,)``): the perturbed points are then evaluated thousands at a time. grad still takes a single point.
 
+    Args:
+        func: the function, ``func(x) -> float`` (a real scalar: a Python float, a 0-d array or a numpy scalar).
+        grad: its hand-written gradient, ``grad(x)`` with x's structure, shapes and dtypes.
+        x: the point: an ndarray or a pytree of floating-point ndarrays (float64, float32 or float16).
+        rtol: the relative tolerance; by default √eps of each leaf's dtype.
+        atol: the absolute tolerance, the size below which a difference does not matter (default 0).
+        step: a fixed finite-difference step for every element; by default each element gets its own,
+            eps^(1/3)·abs(xᵢ) (1 at 0), refined where f is not smooth.
+        mode: ``"full"`` (every element) or ``"fast"`` (random directions, then the elements behind a failing one).
+        rng: fast mode's source of directions, a ``np.random.Generator`` or an int seed (``report.seed``).
+        probes: fast mode's number of random directions per dtype, 1 to 1000.
+        method: ``"central"`` (finite differences) or ``"complex"`` (adds the complex step, full mode only).
+        vectorized: func takes a leading batch axis on every leaf and returns one value per point.
+        allow_inconclusive: let elements the check cannot resolve pass the check (they are still reported).
+        resolution: the coarsest relative error bound a pass may rest on, in (0, 1) (default 0.05).
+
+    Returns:
+        GradientReport: the verdict (``report.ok``) and, per leaf and element, the analytic and numeric values,
+        the error estimate, the tolerance, kinks, jumps and inconclusive elements; ``str(report)`` prints the
+        table and names the worst element.
+
     Raises:
         InvalidArgument: an option's value is out of range (a negative ``rtol``, a ``resolution`` outside
             (0, 1), ``probes`` outside 1–1000, a ``step`` lost to rounding), func(x) is not finite or not a scalar,
@@ -119,6 +140,20 @@ def assert_gradient(func: Callable[[Any], Any], grad: Callable[[Any], Any], x: A
     >>> import numpy as np
     >>> assert_gradient(np.sum, lambda x: np.ones_like(x), np.zeros(3)).ok
     True
+
+    Args:
+        func: the function, as for :func:`check_gradient`.
+        grad: its hand-written gradient, as for :func:`check_gradient`.
+        x: the point, as for :func:`check_gradient`.
+        **options: any keyword option of :func:`check_gradient` (``rtol``, ``atol``, ``mode``, …).
+
+    Returns:
+        GradientReport: the report of a passing check.
+
+    Raises:
+        GradientMismatch: the check failed; ``.report`` holds the full report and the message prints it.
+        InvalidArgument: a bad option or point, as for :func:`check_gradient`.
+        InvalidType: a bad type, as for :func:`check_gradient`.
     """
     __tracebackhide__ = True
     report = check_gradient(func, grad, x, **options)

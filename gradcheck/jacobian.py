@@ -51,6 +51,20 @@ def check_jacobian(
     ∂y[t]/∂x[s]. The rule, error model, kinks, jumps, inconclusive entries and the options ``rtol``, ``atol``,
     ``allow_inconclusive`` and ``resolution`` are those of :func:`gradcheck.check_gradient`, row by row.
 
+    Args:
+        func: the function, ``func(x) -> array`` of a fixed shape T.
+        x: the point: an ndarray or a pytree of floating-point ndarrays.
+        jacobian: the analytic Jacobian, ``jacobian(x)`` of shape T + S (per leaf for a pytree).
+        vjp: the vector-Jacobian product, ``vjp(x, v) -> vᵀJ`` in x's structure.
+        jvp: the Jacobian-vector product, ``jvp(x, u) -> J·u`` of shape T.
+        rtol: the relative tolerance; by default √eps of each leaf's dtype.
+        atol: the absolute tolerance (default 0).
+        allow_inconclusive: let entries the check cannot resolve pass the check.
+        resolution: the coarsest relative error bound a pass may rest on (default 0.05).
+
+    Returns:
+        GradientReport: one leaf per leaf of x, of shape T + the leaf's shape; entry (t, s) is ∂y[t]/∂x[s].
+
     Raises:
         InvalidArgument: not exactly one of ``jacobian``, ``vjp``, ``jvp``; func(x) empty, ragged or changing shape
             between points; an analytic Jacobian of the wrong shape; a bad ``rtol`` or ``atol``.

@@ -155,6 +155,29 @@ def check_function(
     element). A floating numpy array is taken as the jax array it becomes (jax functions accept both); Python
     numbers stay constants. A jitted function is compiled on its first call; every later call reuses the
     compilation.
+
+    Args:
+        fn: the function whose rules are checked: a ``custom_vjp`` or ``custom_jvp`` function, or any
+            differentiable jax callable.
+        *args: fn's positional arguments.
+        wrt: the arguments to differentiate, by position (0, 1, …) or keyword name; by default every floating
+            array.
+        order: 1 (gradients) or 2 (also second derivatives, through the rule differentiated again).
+        reference: a function with fn's signature, or ``"float64"`` (fn on float64 copies), from which the
+            finite differences are taken for a low-precision kernel.
+        rtol: the relative tolerance; by default √eps of each input's dtype.
+        atol: the absolute tolerance; by default √eps times the scale of uᵀJ.
+        rng: the source of the random cotangents and tangents (a fixed seed by default).
+        step: a fixed finite-difference step, as for :func:`gradcheck.check_gradient`.
+        **kwargs: fn's keyword arguments.
+
+    Returns:
+        GradientReport: one leaf per differentiated argument (and ``output k alone``, ``d²`` leaves where
+        checked), the rules' problems and what was checked in ``report.notes``.
+
+    Raises:
+        InvalidArgument: a bad option, or no floating argument to differentiate.
+        InvalidType: fn is not callable.
     """
     args, kwargs = _as_jax(args), _as_jax(kwargs)
     return check(
@@ -175,6 +198,18 @@ def _as_jax(tree: Any) -> Any:
 
 
 def assert_function(fn: Callable[..., Any], *args: Any, **options: Any) -> GradientReport:
-    """:func:`check_function`, raising :class:`~gradcheck.GradientMismatch` with the report when it fails."""
+    """:func:`check_function`, raising :class:`~gradcheck.GradientMismatch` with the report when it fails.
+
+    Args:
+        fn: the function, as for :func:`check_function`.
+        *args: fn's positional arguments.
+        **options: the options of :func:`check_function` and fn's keyword arguments.
+
+    Returns:
+        GradientReport: the report of a passing check.
+
+    Raises:
+        GradientMismatch: the check failed; ``.report`` holds the full report.
+    """
     __tracebackhide__ = True
     return raise_on_failure(check_function(fn, *args, **options))

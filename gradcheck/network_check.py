@@ -61,6 +61,20 @@ def check_network(
     a hand-written backprop of the same network). Leaves are named ``x['weights'][l]`` and ``x['biases'][l]``.
     ``rtol``, ``atol``, ``allow_inconclusive`` and ``resolution`` are those of :func:`gradcheck.check_gradient`.
 
+    Args:
+        net: the :class:`~gradcheck.Network` whose weights and biases are checked.
+        X: the inputs, shape (batch, n_in).
+        Y: the targets, shape (batch, n_out), valid for the network's cost.
+        grad: a hand-written backprop, ``grad(params) -> {'weights': [...], 'biases': [...]}``, checked instead
+            of ``net.backprop``.
+        rtol: the relative tolerance; by default √eps of the network's dtype.
+        atol: the absolute tolerance (default 0).
+        allow_inconclusive: let elements the check cannot resolve pass the check.
+        resolution: the coarsest relative error bound a pass may rest on (default 0.05).
+
+    Returns:
+        GradientReport: one leaf per layer's weights and biases, named ``x['weights'][l]`` and ``x['biases'][l]``.
+
     Raises:
         InvalidArgument: X or Y does not fit the network (shape, non-finite entries, targets outside the cost's
             range), or a bad ``rtol`` or ``atol``.

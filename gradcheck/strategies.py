@@ -40,7 +40,17 @@ def architectures(
     *, min_layers: int = 1, max_layers: int = 4, min_width: int = 1, max_width: int = 8
 ) -> st.SearchStrategy[list[int]]:
     """Layer sizes ``[n_in, n_1, …, n_L]`` with L weighted layers, ``min_layers ≤ L ≤ max_layers``; shrinks towards
-    one layer of width ``min_width``."""
+    one layer of width ``min_width``.
+
+    Args:
+        min_layers: the fewest weighted layers, at least 1.
+        max_layers: the most weighted layers.
+        min_width: the narrowest layer, at least 1.
+        max_width: the widest layer.
+
+    Returns:
+        A strategy of lists of layer sizes.
+    """
     _check_range("min_layers", min_layers, "max_layers", max_layers, lowest=1)
     _check_range("min_width", min_width, "max_width", max_width, lowest=1)
     return st.lists(
@@ -68,6 +78,18 @@ def networks(
     >>> net = find(networks(activations=["tanh"], costs=["log_likelihood"]), lambda net: net.num_layers == 2)
     >>> net.activation, net.output, len(net.weights)
     ('tanh', 'softmax', 2)
+
+    Args:
+        architectures: a strategy of layer sizes (default :func:`architectures`).
+        activations: the hidden activations to choose from.
+        outputs: the output activations to choose from.
+        costs: the costs to choose from; only (output, cost) pairs that fit together are drawn.
+        dtypes: the dtypes to choose from, float64 and float32.
+        weight_scale: the scale of the initial weights (1 is network2's initialisation).
+        l2: the regularisation strengths to choose from, each >= 0.
+
+    Returns:
+        A strategy of :class:`~gradcheck.nn.Network` objects.
     """
     options = _given(networks, locals())
     _NetworkSpec.of(**options)  # refuse bad options now, not at the first draw
@@ -126,6 +148,16 @@ def problems(
 
     ``kink_margin`` keeps every hidden pre-activation of a ReLU or leaky-ReLU network at least that far from 0, so
     that finite differences never straddle a kink.
+
+    Args:
+        min_batch: the smallest batch, at least 1.
+        max_batch: the largest batch.
+        input_scale: the inputs are uniform in [−input_scale, input_scale].
+        kink_margin: the least distance of every hidden pre-activation from 0 in ReLU networks (None: no margin).
+        **network_options: the options of :func:`networks`.
+
+    Returns:
+        A strategy of ``(net, X, Y)`` triples.
     """
     _check_range("min_batch", min_batch, "max_batch", max_batch, lowest=1)
     min_batch, max_batch = int(min_batch), int(max_batch)
@@ -153,7 +185,18 @@ def float_arrays(
     margin: float = 0.0,
 ) -> st.SearchStrategy[np.ndarray]:
     """Arrays of ``shape`` with finite, well-scaled entries in [−scale, scale] (no subnormals), each at least
-    ``margin`` away from every point in ``avoid`` (for example ``avoid=(0.0,)`` for a ReLU's kink)."""
+    ``margin`` away from every point in ``avoid`` (for example ``avoid=(0.0,)`` for a ReLU's kink).
+
+    Args:
+        shape: a whole number or a tuple of them.
+        dtype: float64 or float32.
+        scale: the entries lie in [−scale, scale]; any positive finite number.
+        avoid: points every entry keeps at least ``margin`` away from.
+        margin: that distance, >= 0, leaving room in [−scale, scale].
+
+    Returns:
+        A strategy of ndarrays.
+    """
     shape = _check_shape(shape)
     dt = _array_dtype(dtype)
     if not (is_real(scale) and finite(scale) and scale > 0):
@@ -182,6 +225,13 @@ def pytrees(structure: Any, **array_options: Any) -> st.SearchStrategy[Any]:
     >>> tree = find(pytrees({"W": (3, 2), "b": [(3,), ()]}), lambda tree: True)
     >>> tree["W"].shape, [b.shape for b in tree["b"]]
     ((3, 2), [(3,), ()])
+
+    Args:
+        structure: dicts, lists and tuples nesting shapes.
+        **array_options: the options of :func:`float_arrays`.
+
+    Returns:
+        A strategy of pytrees of ndarrays.
     """
     whole = (int, np.integer)
     if isinstance(structure, whole) or (isinstance(structure, tuple) and all(isinstance(s, whole) for s in structure)):

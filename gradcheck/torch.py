@@ -207,7 +207,7 @@ def check_function(
 
     - The reverse rule: uᵀJ for a random cotangent u (from ``rng``, a fixed seed by default) on every floating
       output, element by element against finite differences of Σ⟨u, fn(x)⟩, with the checker's error model.
-    - The forward rule (``torch.func.jvp``), where defined, against the reverse one by the adjoint identity.
+    - The forward rule (forward-mode AD), where defined, against the reverse one by the adjoint identity.
     - The rule twice gives the same result, and leaves its inputs unchanged.
     - ``order=2``: double backward, the derivative of ⟨w, uᵀJ(x)⟩, against finite differences of it.
     - ``reference``: for low-precision kernels, the finite differences come from ``reference`` (a function with
@@ -217,6 +217,29 @@ def check_function(
     ``rtol``, ``atol`` and ``step`` are the checker's (by default √eps of each input's dtype, 0, and a step per
     element): a fixed ``step`` resolves a rule whose forward rounds more coarsely than its dtype. The remaining
     keyword arguments go to fn.
+
+    Args:
+        fn: the function whose rules are checked: an autograd.Function's ``apply``, a custom op, or any
+            differentiable torch callable.
+        *args: fn's positional arguments.
+        wrt: the arguments to differentiate, by position (0, 1, …) or keyword name; by default every floating
+            tensor, or those with ``requires_grad=True`` when some have it.
+        order: 1 (gradients) or 2 (also second derivatives, through the rule differentiated again).
+        reference: a function with fn's signature, or ``"float64"`` (fn on float64 copies), from which the
+            finite differences are taken for a low-precision kernel.
+        rtol: the relative tolerance; by default √eps of each input's dtype.
+        atol: the absolute tolerance; by default √eps times the scale of uᵀJ.
+        rng: the source of the random cotangents and tangents (a fixed seed by default).
+        step: a fixed finite-difference step, as for :func:`gradcheck.check_gradient`.
+        **kwargs: fn's keyword arguments.
+
+    Returns:
+        GradientReport: one leaf per differentiated argument (and ``output k alone``, ``d²`` leaves where
+        checked), the rules' problems and what was checked in ``report.notes``.
+
+    Raises:
+        InvalidArgument: a bad option, or no floating argument to differentiate.
+        InvalidType: fn is not callable, or an argument cannot be checked (a meta or sparse tensor).
     """
     return check(
         _BACKEND, fn, args, kwargs, wrt=wrt, order=order, reference=reference, rtol=rtol, atol=atol, rng=rng, step=step
@@ -224,6 +247,18 @@ def check_function(
 
 
 def assert_function(fn: Callable[..., Any], *args: Any, **options: Any) -> GradientReport:
-    """:func:`check_function`, raising :class:`~gradcheck.GradientMismatch` with the report when it fails."""
+    """:func:`check_function`, raising :class:`~gradcheck.GradientMismatch` with the report when it fails.
+
+    Args:
+        fn: the function, as for :func:`check_function`.
+        *args: fn's positional arguments.
+        **options: the options of :func:`check_function` and fn's keyword arguments.
+
+    Returns:
+        GradientReport: the report of a passing check.
+
+    Raises:
+        GradientMismatch: the check failed; ``.report`` holds the full report.
+    """
     __tracebackhide__ = True
     return raise_on_failure(check_function(fn, *args, **options))

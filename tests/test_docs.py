@@ -12,6 +12,7 @@ Blocks in other languages (``text``, ``console``, ``toml``) are shown, not run.
 
 from __future__ import annotations
 
+import ast
 import doctest
 import inspect
 import re
@@ -108,3 +109,47 @@ def test_the_api_reference_lists_every_public_name():
             if name != "__version__" and not re.search(rf"\b{re.escape(name)}\b", reference):
                 missing.append(f"{module}.{name}")
     assert not missing, f"the API reference does not mention {missing}"
+
+
+DOCUMENTED = {
+    "gradcheck/check.py": ["check_gradient", "assert_gradient"],
+    "gradcheck/jacobian.py": ["check_jacobian"],
+    "gradcheck/network_check.py": ["check_network"],
+    "gradcheck/strategies.py": ["architectures", "networks", "problems", "float_arrays", "pytrees"],
+    "gradcheck/torch.py": ["check_function", "assert_function"],
+    "gradcheck/jax.py": ["check_function", "assert_function"],
+}
+
+
+def _described(doc: str) -> list[str]:
+    """The names an ``Args:`` section (Google style, as Sphinx's napoleon renders it) describes."""
+    lines = doc.splitlines()
+    if "Args:" not in [line.strip() for line in lines]:
+        return []
+    start = [line.strip() for line in lines].index("Args:") + 1
+    names = []
+    for line in lines[start:]:
+        if line.strip() and not line.startswith(" " * 4):
+            break
+        match = re.match(r"^ {4}(\*{0,2}\w+)(?: \(.*\))?: \S", line)
+        if match:
+            names.append(match.group(1))
+        elif line.strip() and not line.startswith(" " * 8):
+            break
+    return names
+
+
+@pytest.mark.parametrize(
+    "path, name", [(path, name) for path, names in DOCUMENTED.items() for name in names], ids=lambda v: str(v)
+)
+def test_every_parameter_of_the_main_public_callables_is_described(path, name):
+    tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+    (fn,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name]
+    a = fn.args
+    params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+    params += [f"*{a.vararg.arg}"] if a.vararg else []
+    params += [f"**{a.kwarg.arg}"] if a.kwarg else []
+    doc = ast.get_docstring(fn) or ""
+    missing = [p for p in params if p not in _described(doc)]
+    assert not missing, f"{path}:{name} does not describe {missing} under Args:"
+    assert "Returns:" in doc, f"{path}:{name} says nothing under Returns:"
