@@ -32,6 +32,7 @@ myst_heading_anchors = 3
 autodoc_member_order = "bysource"
 autodoc_mock_imports = ["torch", "jax"]  # their reference pages build without them installed
 autodoc_typehints = "description"
+autodoc_preserve_defaults = True  # a default shows as written (RULE), not as its value
 autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_numpy_docstring = False
 
@@ -50,3 +51,4 @@ intersphinx_mapping = {
 html_theme = "furo"
 html_title = f"gradcheck {release}"
 html_static_path = ["_static"]
+html_css_files = ["wrap.css"]  # wide reports and help texts wrap instead of being cut off

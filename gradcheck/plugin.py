@@ -142,6 +142,9 @@ class Checker:
         self._config = config
 
     def __call__(self, func: Any, grad: Any, x: Any, **options: Any) -> Any:
+        """:func:`gradcheck.check_gradient` with this test's defaults (marker, command line, ini file), raising
+        :class:`gradcheck.GradientMismatch` with the report when the check fails; returns the report otherwise.
+        In fast mode without ``rng=``, the directions are seeded from the test's id."""
         __tracebackhide__ = True
         from gradcheck.check import check_gradient
 
@@ -153,6 +156,8 @@ class Checker:
         return self._run(check_gradient, (func, grad, x), opts)
 
     def jacobian(self, func: Any, x: Any, **options: Any) -> Any:
+        """:func:`gradcheck.check_jacobian` with this test's defaults for ``rtol`` and ``atol``, raising
+        :class:`gradcheck.GradientMismatch` when it fails."""
         __tracebackhide__ = True
         from gradcheck.jacobian import check_jacobian
 
@@ -160,6 +165,8 @@ class Checker:
         return self._run(check_jacobian, (func, x), opts)
 
     def network(self, net: Any, X: Any, Y: Any, **options: Any) -> Any:
+        """:func:`gradcheck.check_network` with this test's defaults for ``rtol`` and ``atol``, raising
+        :class:`gradcheck.GradientMismatch` when it fails."""
         __tracebackhide__ = True
         from gradcheck.network_check import check_network
 

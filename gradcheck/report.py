@@ -48,7 +48,7 @@ class LeafReport:
 
     @property
     def threshold(self) -> np.ndarray:
-        """The largest ``|analytic − numeric|`` that passes, ``atol + rtol·max(|analytic|, |numeric|) + error``:
+        """The largest ``|analytic − numeric|`` that passes, ``atol + rtol·max(|analytic|, |numeric|) + error``,
         the tolerance less the error, since numeric itself may be off f′ by the error."""
         return np.asarray(self.tolerance - self.error)
 
@@ -62,7 +62,7 @@ class LeafReport:
 
     @property
     def jumps(self) -> np.ndarray:
-        """Boolean mask of the elements where func jumps at x: no derivative exists there, and they fail."""
+        """Boolean mask of the elements where func jumps at x (no derivative exists there); they fail."""
         return np.zeros(self.shape, dtype=bool) if self.jump is None else np.asarray(self.jump > 0)
 
     @property
@@ -110,7 +110,7 @@ class LeafReport:
 
     @property
     def margin(self) -> float:
-        """The largest ratio in this leaf: ≤ 1 passes, and how far below 1 says how close it came to failing."""
+        """The largest ratio in this leaf; ≤ 1 passes, and how far below 1 says how close it came to failing."""
         return float(self.ratio.max()) if self.ratio.size else 0.0
 
     @property
@@ -134,7 +134,7 @@ class LeafReport:
 
     @property
     def resolution(self) -> float:
-        """The coarsest relative error bound the conclusive elements of this leaf were judged at: max over them of
+        """The coarsest relative error bound the conclusive elements of this leaf were judged at, the max over them of
         tolerance / abs(analytic). An analytic value wrong by more than this fraction fails wherever it is (or
         the element is inconclusive). Elements whose tolerance exceeds their own size passed on ``atol`` and are
         left out; inf when no element is left."""
@@ -287,8 +287,8 @@ class GradientReport:
 
     @property
     def ok(self) -> bool:
-        """The verdict: no broken invariant, no failing element or direction, and no inconclusive element unless
-        they were allowed."""
+        """The verdict, true when there is no broken invariant, no failing element or direction, and no
+        inconclusive element unless they were allowed."""
         return (
             not self.problems
             and all(leaf.ok for leaf in self.leaves)
@@ -317,7 +317,7 @@ class GradientReport:
 
     @property
     def margin(self) -> float:
-        """The largest ``|analytic − numeric| / tolerance`` over all elements and directions: ≤ 1 passes."""
+        """The largest ``|analytic − numeric| / tolerance`` over all elements and directions; ≤ 1 passes."""
         return max([leaf.margin for leaf in self.leaves] + [p.ratio for p in self.probes], default=0.0)
 
     def __bool__(self) -> bool:

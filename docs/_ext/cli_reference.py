@@ -19,11 +19,11 @@ class CliReference(SphinxDirective):
 
         os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width; fix it for a stable page
         top = parser()
-        out: list[nodes.Node] = [nodes.literal_block(text=top.format_help())]
+        out: list[nodes.Node] = [_help(top.format_help())]
         for name, sub in subcommands(top).items():
             section = nodes.section(ids=[f"gradcheck-{name}"])
             section += nodes.title(text=f"gradcheck {name}")
-            section += nodes.literal_block(text=sub.format_help())
+            section += _help(sub.format_help())
             out.append(section)
         return out
 
@@ -31,3 +31,10 @@ class CliReference(SphinxDirective):
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("gradcheck-cli", CliReference)
     return {"parallel_read_safe": True}
+
+
+def _help(text: str) -> nodes.literal_block:
+    """A help text as plain text: it is no Python, and Pygments would colour it as if it were."""
+    block = nodes.literal_block(text=text)
+    block["language"] = "text"
+    return block

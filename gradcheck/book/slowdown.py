@@ -35,7 +35,7 @@ class Run:
 
     @property
     def slow_epochs(self) -> int:
-        """Epochs until the output has covered a tenth of the way from where it started to where it ended: the
+        """Epochs until the output has covered a tenth of the way from where it started to where it ended, the
         plateau's length."""
         a = np.array(self.outputs)
         target = a[0] - 0.1 * (a[0] - a[-1])

@@ -41,7 +41,7 @@ class Profile:
 
     @property
     def ratio(self) -> float:
-        """‖δ¹‖ / ‖δ of the last hidden layer‖: how much slower the first hidden layer learns than the last."""
+        """‖δ¹‖ / ‖δ of the last hidden layer‖, how much slower the first hidden layer learns than the last."""
         return self.delta_norm[0] / self.delta_norm[-1] if self.delta_norm[-1] else float("nan")
 
     @property

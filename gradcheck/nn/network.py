@@ -156,7 +156,7 @@ class Network:
     # -- parameters ----------------------------------------------------------------------------------------------
     @property
     def params(self) -> dict[str, list[np.ndarray]]:
-        """``{'weights': [...], 'biases': [...]}``: copies, as a pytree for :func:`gradcheck.check_gradient`."""
+        """``{'weights': [...], 'biases': [...]}``, copies, as a pytree for :func:`gradcheck.check_gradient`."""
         return {"weights": [w.copy() for w in self.weights], "biases": [b.copy() for b in self.biases]}
 
     def replace(
