@@ -1,5 +1,6 @@
-"""The checker's engine: private. The public checkers in :mod:`gradcheck.check`, :mod:`gradcheck.jacobian` and
-:mod:`gradcheck.network_check` are its only callers; nothing here is part of the API.
+"""The checker's engine: private. The public checkers, :func:`gradcheck.check_gradient`,
+:func:`gradcheck.check_jacobian` and :func:`gradcheck.check_network`, are its only callers; nothing here is part of
+the API.
 
 The error model, written once for every checker, follows.
 

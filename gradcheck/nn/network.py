@@ -31,7 +31,7 @@ from gradcheck.nn.costs import COSTS, Cost
 
 __all__ = ["MAX_PARAMETERS", "QUIET", "Backprop", "Network"]
 
-#: The most parameters a Network may have (1 GiB in float64): it is for checking gradients, not training.
+#: The most parameters a Network may have (1 GiB in float64), as it is for checking gradients, not training.
 MAX_PARAMETERS = 1 << 27
 _BIG_BATCH = 256
 
