@@ -10,7 +10,7 @@ import numpy as np
 from gradcheck.errors import UnknownLeaf
 
 INCONCLUSIVE = ("", "coarse", "no smooth stencil", "flat")
-"""Why an element is inconclusive, by its code in :attr:`LeafReport.unresolved` (0: it is not):
+"""Why an element is inconclusive, by its code in :attr:`LeafReport.unresolved`, where 0 means it is not.
 
 - ``coarse``: f is smooth there, but its error bound is more than 5% of abs(analytic) (rounding swamps a
   derivative that is tiny beside f, or float32): no pass can rest on it.
@@ -217,6 +217,7 @@ def _index(i: tuple[int, ...]) -> str:
     return "()" if not i else f"({', '.join(map(str, i))}{',' if len(i) == 1 else ''})"
 
 
+#: The rule every element is judged by, as the report prints it.
 RULE = (
     "|analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|) + error, per element, on a stencil that shows "
     "f smooth; error = truncation + rounding + what a kink too small to show could shift; a pass needs "
