@@ -171,8 +171,10 @@ class _Problem:
         """fn with the differentiated leaves from ``values`` and the others as given. With ``watch``, an array
         argument that fn changes in place is reported and put back (done where the rule runs, not at every
         finite-difference point, where the checker's repeatability test sees such drift anyway)."""
-        kept = [leaf for leaf in self.leaves if watch and not leaf.differentiated and self.backend.is_array(leaf.value)]
-        before = [self.backend.to_numpy(leaf.value).copy() for leaf in kept]
+        arrays = [v for v in self.leaves if watch and not v.differentiated and self.backend.is_array(v.value)]
+        snapshots = [(leaf, _snapshot(self.backend, leaf.value)) for leaf in arrays]
+        kept = [leaf for leaf, snap in snapshots if snap is not None]
+        before = [snap for _, snap in snapshots if snap is not None]
         args, kwargs = self.rebuild([values.get(leaf.path, leaf.value) for leaf in self.leaves])
         out = fn(*args, **kwargs)
         for leaf, old in zip(kept, before):
@@ -193,6 +195,15 @@ class _Problem:
             like = self.backend.float64(leaf.value) if dtype64 else leaf.value
             out[leaf.path] = self.backend.from_numpy(value, like if like is not None else leaf.value)
         return out
+
+
+def _snapshot(backend: Backend, value: Any) -> np.ndarray | None:
+    """A copy of an argument's values to compare after a call, or None for one without numeric values (a typed
+    PRNG key): such an argument cannot be changed in place anyway."""
+    try:
+        return backend.to_numpy(value).copy()
+    except (TypeError, ValueError):
+        return None
 
 
 def check(

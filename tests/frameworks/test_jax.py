@@ -156,3 +156,13 @@ def test_namedtuples_and_registered_classes_are_walked_as_jax_walks_them():
 
     report = check_function(affine, Params(w, b), x, wrt=0)
     assert report.ok and len(report.leaves) == 2, str(report)
+
+
+def test_a_typed_prng_key_argument_is_passed_through():
+    def noisy(x, key):
+        return x * jax.random.normal(key, x.shape)
+
+    x = jnp.linspace(-1.0, 1.0, 4, dtype=jnp.float64)
+    for key in (jax.random.key(0), jax.random.PRNGKey(0)):
+        report = check_function(noisy, x, key)
+        assert report.ok and "args[1]" in report.notes[-1], str(report)
