@@ -201,9 +201,10 @@ def _snapshot(backend: Backend, value: Any) -> np.ndarray | None:
     """A copy of an argument's values to compare after a call, or None for one without numeric values (a typed
     PRNG key): such an argument cannot be changed in place anyway."""
     try:
-        return backend.to_numpy(value).copy()
+        snapshot: np.ndarray = backend.to_numpy(value).copy()
     except (TypeError, ValueError):
         return None
+    return snapshot
 
 
 def check(
